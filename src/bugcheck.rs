@@ -1,0 +1,112 @@
+//! Bug-check codes: the ones Windows and Driver Verifier define, and the crate's own.
+//!
+//! Where Windows or the verifier has a code for a misuse, the locks and the simulated kernel
+//! raise that code with the documented parameters. For NDIS reader/writer lock misuse Windows
+//! documents none, so the crate raises [`NDIS_RWLOCK_VIOLATION`] with a subcode in parameter 1
+//! (the `rw::*` constants), in the manner of 0xC4. README.md has the whole table.
+
+/// 0x01 APC_INDEX_MISMATCH.
+pub const APC_INDEX_MISMATCH: u32 = 0x01;
+/// 0x0F SPIN_LOCK_ALREADY_OWNED: a thread acquires a spin lock it already holds
+/// (P1 lock address). On Windows this deadlocks; the simulated kernel stops instead.
+pub const SPIN_LOCK_ALREADY_OWNED: u32 = 0x0F;
+/// 0x10 SPIN_LOCK_NOT_OWNED: a thread releases a spin lock it does not hold (P1 lock address).
+pub const SPIN_LOCK_NOT_OWNED: u32 = 0x10;
+/// 0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION; parameter 1 is one of the `verifier::*` subcodes.
+pub const DRIVER_VERIFIER_DETECTED_VIOLATION: u32 = 0xC4;
+/// 0x133 DPC_WATCHDOG_VIOLATION: too long at DISPATCH_LEVEL (P1 = 1: cumulative time at
+/// DISPATCH_LEVEL or above; P2 elapsed milliseconds, P3 the limit in milliseconds).
+pub const DPC_WATCHDOG_VIOLATION: u32 = 0x133;
+/// 0x152 INVALID_PUSH_LOCK_FLAGS (P1 flags, P2 lock address).
+pub const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
+/// The crate's own code for reader/writer lock misuse that Windows has no code for: "NDRL".
+/// Parameter 1 is one of the `rw::*` subcodes.
+pub const NDIS_RWLOCK_VIOLATION: u32 = 0x4E44_524C;
+
+/// Subcodes (parameter 1) of 0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION, as Driver Verifier
+/// documents them.
+pub mod verifier {
+    /// Zero-byte pool allocation (P2 IRQL, P3 pool type, P4 size).
+    pub const ZERO_BYTE_ALLOCATION: usize = 0x00;
+    /// Paged allocation above APC_LEVEL (P2 IRQL, P3 pool type, P4 size).
+    pub const ALLOCATE_PAGED_ABOVE_APC: usize = 0x01;
+    /// Nonpaged allocation above DISPATCH_LEVEL (P2 IRQL, P3 pool type, P4 size).
+    pub const ALLOCATE_ABOVE_DISPATCH: usize = 0x02;
+    /// Free of an address that no allocation returned (P2 address).
+    pub const FREE_BAD_ADDRESS: usize = 0x10;
+    /// Nonpaged free above DISPATCH_LEVEL (P2 IRQL, P3 pool type, P4 address).
+    pub const FREE_ABOVE_DISPATCH: usize = 0x12;
+    /// Free of pool already freed (P3 address, P4 tag).
+    pub const DOUBLE_FREE: usize = 0x13;
+    /// KeRaiseIrql to a lower IRQL (P2 current, P3 requested).
+    pub const RAISE_TO_LOWER: usize = 0x30;
+    /// KeLowerIrql to a higher IRQL (P2 current, P3 requested).
+    pub const LOWER_TO_HIGHER: usize = 0x31;
+    /// KeReleaseSpinLock at an IRQL other than DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const RELEASE_SPIN_LOCK_BAD_IRQL: usize = 0x32;
+    /// Wait or block at DISPATCH_LEVEL or above (P2 IRQL, P3 object).
+    pub const WAIT_AT_DISPATCH: usize = 0x3B;
+    /// KeLeaveCriticalRegion without a matching KeEnterCriticalRegion (P2 APC-disable count).
+    pub const LEAVE_CRITICAL_REGION_UNBALANCED: usize = 0x3E;
+    /// KeAcquireSpinLockAtDpcLevel below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const ACQUIRE_AT_DPC_BELOW_DISPATCH: usize = 0x40;
+    /// KeReleaseSpinLockFromDpcLevel below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const RELEASE_FROM_DPC_BELOW_DISPATCH: usize = 0x41;
+    /// KeAcquireSpinLock above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH: usize = 0x42;
+    /// Pool still allocated when the driver unloads (P2 tag, P3 allocations, P4 bytes).
+    pub const POOL_LEAKED_AT_UNLOAD: usize = 0x62;
+    /// Push lock acquired with normal kernel APCs enabled (P2 IRQL, P3 APC-disable count,
+    /// P4 lock).
+    pub const PUSH_LOCK_ACQUIRE_APCS_ENABLED: usize = 0xEA;
+    /// Push lock released with normal kernel APCs enabled (P2 IRQL, P3 APC-disable count,
+    /// P4 lock).
+    pub const PUSH_LOCK_RELEASE_APCS_ENABLED: usize = 0xEB;
+}
+
+/// Subcodes (parameter 1) of [`NDIS_RWLOCK_VIOLATION`](super::NDIS_RWLOCK_VIOLATION).
+pub mod rw {
+    /// A lock pointer is NULL (P2 the other pointer argument).
+    pub const NULL_LOCK: usize = 0x01;
+    /// A LockState pointer is NULL (P2 lock).
+    pub const NULL_LOCK_STATE: usize = 0x02;
+    /// Flags has undefined bits (P2 flags, P3 lock).
+    pub const UNDEFINED_FLAGS: usize = 0x03;
+    /// NDIS_RWL_AT_DISPATCH_LEVEL passed by a caller below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const AT_DISPATCH_FLAG_BELOW_DISPATCH: usize = 0x04;
+    /// Acquire above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const ACQUIRE_ABOVE_DISPATCH: usize = 0x05;
+    /// Release with a LockState that is not a live acquisition of this lock (P2 the three
+    /// state bytes, P3 lock).
+    pub const BAD_LOCK_STATE: usize = 0x06;
+    /// Release below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const RELEASE_BELOW_DISPATCH: usize = 0x07;
+    /// Release on a processor other than the acquiring one (P2 current processor, P3 lock).
+    pub const RELEASE_ON_OTHER_PROCESSOR: usize = 0x08;
+    /// Read-to-write promotion on one processor: a self-deadlock on Windows (P2 lock,
+    /// P3 processor).
+    pub const READ_TO_WRITE_PROMOTION: usize = 0x09;
+    /// Free of a lock that is held (P2 lock, P3 readers, P4 writer processor + 1).
+    pub const FREE_HELD_LOCK: usize = 0x0A;
+    /// The processor index is outside the lock's slots (P2 processor, P3 slots).
+    pub const PROCESSOR_OUT_OF_RANGE: usize = 0x0B;
+    /// A thread exits while at DISPATCH_LEVEL or above (simulated kernel; P2 IRQL).
+    pub const THREAD_EXIT_AT_DISPATCH: usize = 0x0C;
+    /// A processor-affinity request at DISPATCH_LEVEL or above, or for a processor that does
+    /// not exist (simulated kernel; P2 processor, P3 IRQL).
+    pub const BAD_AFFINITY: usize = 0x0D;
+}
+
+/// The name Windows prints for a bug-check code.
+pub fn name(code: u32) -> &'static str {
+    match code {
+        APC_INDEX_MISMATCH => "APC_INDEX_MISMATCH",
+        SPIN_LOCK_ALREADY_OWNED => "SPIN_LOCK_ALREADY_OWNED",
+        SPIN_LOCK_NOT_OWNED => "SPIN_LOCK_NOT_OWNED",
+        DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",
+        DPC_WATCHDOG_VIOLATION => "DPC_WATCHDOG_VIOLATION",
+        INVALID_PUSH_LOCK_FLAGS => "INVALID_PUSH_LOCK_FLAGS",
+        NDIS_RWLOCK_VIOLATION => "NDIS_RWLOCK_VIOLATION",
+        _ => "UNKNOWN_BUGCHECK",
+    }
+}

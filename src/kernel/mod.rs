@@ -1,0 +1,260 @@
+//! The kernel interface every lock in this crate is written against.
+//!
+//! A lock algorithm takes a type parameter `K: Kernel` and calls nothing else of the operating
+//! system: it cannot tell whether it runs on Windows ([`Wdk`], a thin mapping onto wdk-sys) or
+//! on the simulated kernel ([`crate::sim::Sim`], every other target). [`DefaultKernel`] names
+//! the one the target has; the exported C functions use it.
+//!
+//! The interface mirrors the kernel routines it maps to, one for one, so that the Windows
+//! implementation stays mechanical: `KeGetCurrentIrql`, `KfRaiseIrql`, `KeLowerIrql`,
+//! `KeGetCurrentProcessorNumberEx`, `KeQueryMaximumProcessorCountEx`, the `KSPIN_LOCK`
+//! routines, `ExAllocatePool2`/`ExFreePoolWithTag`, `KeEnter/LeaveCriticalRegion`, the
+//! `EX_PUSH_LOCK` routines, a spin-wait hint and `KeBugCheckEx`.
+
+use core::marker::PhantomData;
+
+#[cfg(windows)]
+mod wdk;
+#[cfg(windows)]
+pub use wdk::Wdk;
+
+/// The kernel of the target: [`Wdk`] on Windows, the simulated kernel elsewhere.
+#[cfg(windows)]
+pub type DefaultKernel = Wdk;
+/// The kernel of the target: [`Wdk`] on Windows, the simulated kernel elsewhere.
+#[cfg(not(windows))]
+pub type DefaultKernel = crate::sim::Sim;
+
+/// An interrupt request level (`KIRQL`).
+pub type Irql = u8;
+/// `PASSIVE_LEVEL`: ordinary thread execution.
+pub const PASSIVE_LEVEL: Irql = 0;
+/// `APC_LEVEL`: asynchronous procedure calls are masked.
+pub const APC_LEVEL: Irql = 1;
+/// `DISPATCH_LEVEL`: the scheduler is masked; the thread owns its processor.
+pub const DISPATCH_LEVEL: Irql = 2;
+/// `HIGH_LEVEL` on x64 and ARM64.
+pub const HIGH_LEVEL: Irql = 15;
+
+/// Storage of a `KSPIN_LOCK`: one `ULONG_PTR`, zero when free.
+///
+/// The word is only ever touched through [`Kernel`]; on Windows its address is passed to the
+/// `Ke*SpinLock*` routines, in the simulation it holds the owner's identity.
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub struct KSpinLock(pub(crate) crate::sync::AtomicUsize);
+
+impl KSpinLock {
+    /// A released spin lock (what `KeInitializeSpinLock` stores).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self(crate::sync::AtomicUsize::new(0))
+    }
+
+    /// A released spin lock (what `KeInitializeSpinLock` stores).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self(crate::sync::AtomicUsize::new(0))
+    }
+
+    /// The address handed to the kernel as `PKSPIN_LOCK`.
+    pub fn as_ptr(&self) -> *mut usize {
+        core::ptr::from_ref(self).cast_mut().cast()
+    }
+}
+
+/// Storage of an `EX_PUSH_LOCK`: one `ULONG_PTR`, zero when free.
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub struct ExPushLock(pub(crate) crate::sync::AtomicUsize);
+
+impl ExPushLock {
+    /// A released push lock (what `ExInitializePushLock` stores).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self(crate::sync::AtomicUsize::new(0))
+    }
+
+    /// A released push lock (what `ExInitializePushLock` stores).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self(crate::sync::AtomicUsize::new(0))
+    }
+
+    /// The address handed to the kernel as `PEX_PUSH_LOCK`.
+    pub fn as_ptr(&self) -> *mut usize {
+        core::ptr::from_ref(self).cast_mut().cast()
+    }
+}
+
+/// `EX_DEFAULT_PUSH_LOCK_FLAGS`: the only flag value the push-lock routines accept.
+pub const EX_DEFAULT_PUSH_LOCK_FLAGS: u32 = 0;
+
+/// What a lock needs from a kernel.
+///
+/// All functions are associated functions: a kernel is a type, not a value, so that a lock
+/// carries no pointer to it.
+///
+/// # Safety
+///
+/// An implementation must give the routines the semantics of the Windows routines they are
+/// named after. In particular the locks rely on these guarantees:
+///
+/// - While the calling thread runs at `DISPATCH_LEVEL` or above, it is the only thread that
+///   runs on its processor, and [`Kernel::current_processor`] returns the same index, smaller
+///   than [`Kernel::max_processors`], until the thread drops below `DISPATCH_LEVEL`.
+/// - A spin lock acquired through these routines excludes every other acquirer until it is
+///   released, and acquire/release are acquire/release barriers.
+/// - [`Kernel::bug_check`] never returns.
+pub unsafe trait Kernel: 'static {
+    /// `KeGetCurrentIrql`.
+    fn current_irql() -> Irql;
+
+    /// `KfRaiseIrql`: raises to `new` and returns the previous IRQL.
+    ///
+    /// # Safety
+    ///
+    /// `new` must not be lower than the current IRQL (the verifier bug-checks 0xC4/0x30).
+    unsafe fn raise_irql(new: Irql) -> Irql;
+
+    /// `KeLowerIrql`: lowers to `new`.
+    ///
+    /// # Safety
+    ///
+    /// `new` must not be higher than the current IRQL (0xC4/0x31), and nothing that relies on
+    /// the current IRQL (a spin lock, a per-processor slot) may still be held above `new`.
+    unsafe fn lower_irql(new: Irql);
+
+    /// `KeGetCurrentProcessorNumberEx`, as a group-aware index in `0..max_processors()`.
+    ///
+    /// Stable only while the caller runs at `DISPATCH_LEVEL` or above.
+    fn current_processor() -> u32;
+
+    /// `KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS)`: the number of processor slots,
+    /// including processors that may be hot-added later.
+    fn max_processors() -> u32;
+
+    /// `KeInitializeSpinLock`.
+    fn initialize_spin_lock(lock: &KSpinLock);
+
+    /// `KeAcquireSpinLockRaiseToDpc`: raises to `DISPATCH_LEVEL`, spins until it owns the
+    /// lock, returns the previous IRQL.
+    fn acquire_spin_lock(lock: &KSpinLock) -> Irql;
+
+    /// `KeReleaseSpinLock`: releases and lowers to `old`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `lock` (acquired by [`Kernel::acquire_spin_lock`]) and `old` is the IRQL
+    /// that call returned.
+    unsafe fn release_spin_lock(lock: &KSpinLock, old: Irql);
+
+    /// `KeAcquireSpinLockAtDpcLevel`: the caller already runs at `DISPATCH_LEVEL`.
+    fn acquire_spin_lock_at_dpc(lock: &KSpinLock);
+
+    /// `KeTryToAcquireSpinLockAtDpcLevel`: `true` if the lock was taken.
+    fn try_acquire_spin_lock_at_dpc(lock: &KSpinLock) -> bool;
+
+    /// `KeReleaseSpinLockFromDpcLevel`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `lock` and runs at `DISPATCH_LEVEL`.
+    unsafe fn release_spin_lock_from_dpc(lock: &KSpinLock);
+
+    /// `ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag)`: zeroed, 16-byte aligned memory, or
+    /// null when the pool is exhausted. Callable at `IRQL <= DISPATCH_LEVEL`.
+    fn allocate_nonpaged(size: usize, tag: u32) -> *mut u8;
+
+    /// `ExFreePoolWithTag`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by [`Kernel::allocate_nonpaged`] with the same `tag` and has not been
+    /// freed since.
+    unsafe fn free_pool(ptr: *mut u8, tag: u32);
+
+    /// `KeEnterCriticalRegion`: disables normal kernel APCs for the current thread.
+    fn enter_critical_region();
+
+    /// `KeLeaveCriticalRegion`.
+    ///
+    /// # Safety
+    ///
+    /// Pairs with an earlier [`Kernel::enter_critical_region`] of the same thread.
+    unsafe fn leave_critical_region();
+
+    /// A hint to the processor that the caller is spin-waiting (`YieldProcessor`).
+    fn spin_hint();
+
+    /// `KeBugCheckEx`: stops the machine with `code` and four parameters.
+    fn bug_check(code: u32, params: [usize; 4]) -> !;
+}
+
+/// Proof that the current thread runs at `DISPATCH_LEVEL`.
+///
+/// Obtained from [`DispatchGuard::raise`] (or, unsafely, from [`AtDispatch::assume`]); locks
+/// take `&AtDispatch` to skip their own IRQL raise. Not `Send`: IRQL belongs to the processor
+/// the thread runs on.
+#[derive(Debug)]
+pub struct AtDispatch<K: Kernel = DefaultKernel> {
+    _not_send: PhantomData<*const K>,
+}
+
+impl<K: Kernel> AtDispatch<K> {
+    /// A token for code that knows it already runs at `DISPATCH_LEVEL` (a DPC routine, say).
+    ///
+    /// # Safety
+    ///
+    /// The current thread runs at exactly `DISPATCH_LEVEL` and stays there while the token (or
+    /// anything borrowed from it) lives.
+    pub unsafe fn assume() -> Self {
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// Raises to `DISPATCH_LEVEL` on creation and restores the previous IRQL on drop.
+#[must_use = "dropping the guard lowers the IRQL again at once"]
+#[derive(Debug)]
+pub struct DispatchGuard<K: Kernel = DefaultKernel> {
+    old: Irql,
+    token: AtDispatch<K>,
+}
+
+impl<K: Kernel> DispatchGuard<K> {
+    /// `KfRaiseIrql(DISPATCH_LEVEL)`. The caller must run at `IRQL <= DISPATCH_LEVEL`
+    /// (the verifier bug-checks 0xC4/0x30 otherwise).
+    #[inline]
+    pub fn raise() -> Self {
+        // SAFETY: raising to DISPATCH_LEVEL from at most DISPATCH_LEVEL is always allowed; from
+        // above, the kernel bug-checks instead of lowering.
+        let old = unsafe { K::raise_irql(DISPATCH_LEVEL) };
+        Self {
+            old,
+            // SAFETY: we just raised to DISPATCH_LEVEL and stay there until `drop`, which can
+            // only run once every borrow of the token has ended.
+            token: unsafe { AtDispatch::assume() },
+        }
+    }
+
+    /// The IRQL that drop restores.
+    pub fn old_irql(&self) -> Irql {
+        self.old
+    }
+
+    /// The proof of `DISPATCH_LEVEL`, valid while the guard lives.
+    pub fn token(&self) -> &AtDispatch<K> {
+        &self.token
+    }
+}
+
+impl<K: Kernel> Drop for DispatchGuard<K> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `raise` returned `old`, which is at most DISPATCH_LEVEL; tokens borrowed from
+        // the guard (and so every lock taken with them) have ended before drop.
+        unsafe { K::lower_irql(self.old) };
+    }
+}

@@ -1,0 +1,122 @@
+//! The kernel interface on Windows: a one-for-one mapping onto `wdk_sys::ntddk`.
+//!
+//! Not compiled on the Linux machines this crate is developed on (wdk-sys needs the Windows
+//! Driver Kit): every name and signature here follows the wdk-sys 0.5 bindings of the WDK
+//! headers, and must be confirmed by the first Windows build. Keep it mechanical.
+
+use wdk_sys::{PKSPIN_LOCK, POOL_FLAG_NON_PAGED, PROCESSOR_NUMBER, ntddk};
+
+use super::{Irql, KSpinLock, Kernel};
+
+/// The Windows kernel, through wdk-sys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wdk;
+
+fn spin_lock_ptr(lock: &KSpinLock) -> PKSPIN_LOCK {
+    lock.as_ptr().cast()
+}
+
+// SAFETY: these are the Windows routines themselves, which define the contract.
+unsafe impl Kernel for Wdk {
+    #[inline]
+    fn current_irql() -> Irql {
+        // SAFETY: callable at any IRQL.
+        unsafe { ntddk::KeGetCurrentIrql() }
+    }
+
+    #[inline]
+    unsafe fn raise_irql(new: Irql) -> Irql {
+        // SAFETY: the caller raises, never lowers (trait contract).
+        unsafe { ntddk::KfRaiseIrql(new) }
+    }
+
+    #[inline]
+    unsafe fn lower_irql(new: Irql) {
+        // SAFETY: the caller lowers to an IRQL it raised from (trait contract).
+        unsafe { ntddk::KeLowerIrql(new) }
+    }
+
+    #[inline]
+    fn current_processor() -> u32 {
+        let mut number = PROCESSOR_NUMBER::default();
+        // SAFETY: `number` is a valid PROCESSOR_NUMBER to fill; callable at any IRQL.
+        unsafe { ntddk::KeGetCurrentProcessorNumberEx(&mut number) }
+    }
+
+    fn max_processors() -> u32 {
+        // SAFETY: callable at any IRQL.
+        unsafe { ntddk::KeQueryMaximumProcessorCountEx(wdk_sys::ALL_PROCESSOR_GROUPS as u16) }
+    }
+
+    fn initialize_spin_lock(lock: &KSpinLock) {
+        // SAFETY: the pointer is to a live KSPIN_LOCK (a transparent ULONG_PTR).
+        unsafe { ntddk::KeInitializeSpinLock(spin_lock_ptr(lock)) }
+    }
+
+    #[inline]
+    fn acquire_spin_lock(lock: &KSpinLock) -> Irql {
+        // SAFETY: the pointer is to a live KSPIN_LOCK; IRQL <= DISPATCH is the caller's
+        // documented precondition, which Driver Verifier checks.
+        unsafe { ntddk::KeAcquireSpinLockRaiseToDpc(spin_lock_ptr(lock)) }
+    }
+
+    #[inline]
+    unsafe fn release_spin_lock(lock: &KSpinLock, old: Irql) {
+        // SAFETY: the caller owns the lock and passes the IRQL its acquire returned.
+        unsafe { ntddk::KeReleaseSpinLock(spin_lock_ptr(lock), old) }
+    }
+
+    #[inline]
+    fn acquire_spin_lock_at_dpc(lock: &KSpinLock) {
+        // SAFETY: the pointer is to a live KSPIN_LOCK; the caller runs at DISPATCH_LEVEL.
+        unsafe { ntddk::KeAcquireSpinLockAtDpcLevel(spin_lock_ptr(lock)) }
+    }
+
+    #[inline]
+    fn try_acquire_spin_lock_at_dpc(lock: &KSpinLock) -> bool {
+        // SAFETY: the pointer is to a live KSPIN_LOCK; the caller runs at DISPATCH_LEVEL.
+        unsafe { ntddk::KeTryToAcquireSpinLockAtDpcLevel(spin_lock_ptr(lock)) != 0 }
+    }
+
+    #[inline]
+    unsafe fn release_spin_lock_from_dpc(lock: &KSpinLock) {
+        // SAFETY: the caller owns the lock and runs at DISPATCH_LEVEL.
+        unsafe { ntddk::KeReleaseSpinLockFromDpcLevel(spin_lock_ptr(lock)) }
+    }
+
+    fn allocate_nonpaged(size: usize, tag: u32) -> *mut u8 {
+        // SAFETY: callable at IRQL <= DISPATCH_LEVEL for nonpaged pool; returns NULL on
+        // failure.
+        unsafe { ntddk::ExAllocatePool2(POOL_FLAG_NON_PAGED, size as u64, tag) }.cast()
+    }
+
+    unsafe fn free_pool(ptr: *mut u8, tag: u32) {
+        // SAFETY: the caller passes a live allocation made with this tag.
+        unsafe { ntddk::ExFreePoolWithTag(ptr.cast(), tag) }
+    }
+
+    fn enter_critical_region() {
+        // SAFETY: callable at IRQL <= APC_LEVEL.
+        unsafe { ntddk::KeEnterCriticalRegion() }
+    }
+
+    unsafe fn leave_critical_region() {
+        // SAFETY: pairs with an earlier enter (trait contract).
+        unsafe { ntddk::KeLeaveCriticalRegion() }
+    }
+
+    #[inline]
+    fn spin_hint() {
+        core::hint::spin_loop();
+    }
+
+    #[expect(unreachable_code, reason = "KeBugCheckEx does not return")]
+    fn bug_check(code: u32, params: [usize; 4]) -> ! {
+        let [p1, p2, p3, p4] = params;
+        // SAFETY: KeBugCheckEx may be called at any IRQL and stops the machine.
+        unsafe { ntddk::KeBugCheckEx(code, p1 as u64, p2 as u64, p3 as u64, p4 as u64) };
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+}
