@@ -1,0 +1,92 @@
+/*
+ * ndis_rwlock.h: C declarations for the ndis-rwlock crate.
+ *
+ * On Windows these are the routines of ndis.h / wdm.h, exported by ndis_rwlock.sys (or by the
+ * kernel itself for the Ke and Ex routines). On Linux, libndis_rwlock.a implements all of them
+ * over the simulated kernel, so that driver code written against ndis.h compiles and runs
+ * unchanged in unit tests. A misuse stops the process with a line like
+ *   *** STOP: 0x000000C4 (0x0000000000000031, ...) DRIVER_VERIFIER_DETECTED_VIOLATION
+ * and abort(), as a machine bug-checks.
+ */
+#ifndef NDIS_RWLOCK_H
+#define NDIS_RWLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && !defined(_WIN64)
+#define NDIS_RWLOCK_API __stdcall
+#define NDIS_RWLOCK_FASTCALL __fastcall
+#else
+#define NDIS_RWLOCK_API
+#define NDIS_RWLOCK_FASTCALL
+#endif
+
+/* ---- Basic types (as in the WDK headers) ------------------------------------------------- */
+#ifndef _NTDEF_
+typedef void VOID;
+typedef void *PVOID;
+typedef unsigned char UCHAR;
+typedef unsigned char BOOLEAN;
+typedef unsigned short USHORT;
+typedef uint32_t ULONG;
+typedef int32_t LONG;
+typedef uintptr_t ULONG_PTR, *PULONG_PTR;
+typedef size_t SIZE_T;
+typedef uint64_t ULONG64;
+typedef UCHAR KIRQL, *PKIRQL;
+typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK;
+typedef ULONG64 POOL_FLAGS;
+typedef PVOID NDIS_HANDLE;
+#endif
+
+#define PASSIVE_LEVEL 0
+#define APC_LEVEL 1
+#define DISPATCH_LEVEL 2
+#define HIGH_LEVEL 15
+
+/* ---- Kernel routines (simulated on Linux) ------------------------------------------------ */
+typedef struct _PROCESSOR_NUMBER {
+    USHORT Group;
+    UCHAR Number;
+    UCHAR Reserved;
+} PROCESSOR_NUMBER, *PPROCESSOR_NUMBER;
+
+#define ALL_PROCESSOR_GROUPS 0xffff
+#define POOL_FLAG_UNINITIALIZED 0x0000000000000002ULL
+#define POOL_FLAG_NON_PAGED 0x0000000000000040ULL
+#define POOL_FLAG_PAGED 0x0000000000000100ULL
+
+KIRQL NDIS_RWLOCK_API KeGetCurrentIrql(void);
+KIRQL NDIS_RWLOCK_API KfRaiseIrql(KIRQL NewIrql);
+VOID NDIS_RWLOCK_API KeLowerIrql(KIRQL NewIrql);
+VOID NDIS_RWLOCK_API KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
+KIRQL NDIS_RWLOCK_API KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
+VOID NDIS_RWLOCK_API KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+BOOLEAN NDIS_RWLOCK_API KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+ULONG NDIS_RWLOCK_API KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber);
+ULONG NDIS_RWLOCK_API KeQueryMaximumProcessorCountEx(USHORT GroupNumber);
+VOID NDIS_RWLOCK_API KeEnterCriticalRegion(void);
+VOID NDIS_RWLOCK_API KeLeaveCriticalRegion(void);
+PVOID NDIS_RWLOCK_API ExAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes, ULONG Tag);
+VOID NDIS_RWLOCK_API ExFreePoolWithTag(PVOID P, ULONG Tag);
+VOID NDIS_RWLOCK_API KeBugCheckEx(ULONG BugCheckCode, ULONG_PTR P1, ULONG_PTR P2, ULONG_PTR P3,
+                                  ULONG_PTR P4);
+
+/* ---- Push locks (section: push locks) ---------------------------------------------------- */
+
+/* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
+
+/* ---- Legacy NDIS 5 reader/writer lock (section: NDIS_RW_LOCK) ---------------------------- */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NDIS_RWLOCK_H */
