@@ -11,6 +11,12 @@
 
 pub mod bugcheck;
 pub mod kernel;
+mod rwcore;
+mod rwlock;
+pub mod rwlock_ex;
 #[cfg(not(windows))]
 pub mod sim;
 mod sync;
+
+pub use rwcore::{Diagnostics, ProcessorList};
+pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
