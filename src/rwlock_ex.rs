@@ -106,7 +106,7 @@ unsafe impl<K: Kernel> RwStorage for NdisRwLockEx<K> {
         let first = core::ptr::from_ref(self).wrapping_add(1).cast::<Slot>();
         // SAFETY: `allocate` placed `processors` initialised slots right after the header,
         // inside the same allocation, and they live as long as `self`.
-        let slot = unsafe { &*first.add(index as usize) };
+        let slot = unsafe { &*first.wrapping_add(index as usize) };
         Some(&slot.count)
     }
 
@@ -154,7 +154,7 @@ impl<K: Kernel> NdisRwLockEx<K> {
             // SAFETY: slot `index` lies inside the block (see `allocation_size`) and is
             // aligned, since the header is aligned and slots are LINE bytes each.
             unsafe {
-                slots.add(index).write(Slot {
+                slots.wrapping_add(index).write(Slot {
                     count: AtomicU32::new(0),
                 });
             }
@@ -192,7 +192,7 @@ impl<K: Kernel> NdisRwLockEx<K> {
         let slots = lock.as_ptr().wrapping_add(1).cast::<Slot>();
         for index in 0..processors {
             // SAFETY: each slot was initialised by `allocate` and is dropped once, here.
-            unsafe { core::ptr::drop_in_place(slots.add(index)) };
+            unsafe { core::ptr::drop_in_place(slots.wrapping_add(index)) };
         }
         // SAFETY: the header was initialised by `allocate` and is dropped once, here.
         unsafe { core::ptr::drop_in_place(lock.as_ptr()) };
