@@ -102,6 +102,10 @@ pub mod rw {
     /// A processor-affinity request at DISPATCH_LEVEL or above, or for a processor that does
     /// not exist (simulated kernel; P2 processor, P3 IRQL).
     pub const BAD_AFFINITY: usize = 0x0D;
+    /// The writer of an asymmetric-mode lock could not run the process-wide barrier
+    /// (`Kernel::flush_process_write_buffers` failed after it had worked when the lock was
+    /// allocated): readers might be inside unseen, so the machine stops (P2 lock).
+    pub const PROCESS_BARRIER_FAILED: usize = 0x20;
 }
 
 /// The name Windows prints for a bug-check code.

@@ -33,6 +33,42 @@
 //! replace the writer's fence. Release stores on exit and acquire loads on entry carry the
 //! protected data from each critical section to the next.
 //!
+//! # Asymmetric mode
+//!
+//! A lock can be made asymmetric when it is allocated (never through the C ABI, whose locks
+//! are all symmetric). The reader then executes no fence and no locked instruction: between
+//! its count store and its writer load it has only a compiler fence, which keeps the two in
+//! program order in the generated code. The writer, after publishing the writer word (and
+//! its own fence), calls [`Kernel::flush_process_write_buffers`]: a full fence executed on
+//! every processor, at an instruction boundary of whatever it runs, before the call returns
+//! (`KeIpiGenericCall` with a fencing worker on Windows; `membarrier` in the simulation, whose
+//! processors are threads of one process). Only then does it read the counts.
+//!
+//! Why the handshake still holds. Take a reader on processor `p` that stores `count[p]`
+//! (S), then loads the writer word (L), and the barrier's fence F on `p`, which lands at
+//! some point of `p`'s instruction stream while the writer is inside the call:
+//! - F before S (or `p` not running the reader yet): L comes after F in program order, so
+//!   on `p` it executes after F, which executes after the writer's store became visible (the
+//!   writer stored and fenced before it asked for the barrier). L sees the writer and the
+//!   reader backs off.
+//! - F after S (whether before or after L): the fence drains S from `p`'s store buffer before
+//!   F completes, F completes before the call returns, and the writer reads `count[p]` only
+//!   after that. The writer sees the reader and waits.
+//!
+//! Either way at least one side sees the other, which is all the fences of the symmetric mode
+//! guarantee. A processor that runs no thread of the process during the call (simulation)
+//! passes a full barrier at its next context switch, before it can execute S or L. The data
+//! path is unchanged: the reader's acquire load of the writer word and release store on
+//! exit, the writer's acquire loads of the counts. The price moves to the writer: microseconds
+//! per outermost write acquisition (an IPI round on every processor).
+//!
+//! loom has no model of a cross-processor barrier, so the loom models cover the symmetric
+//! mode only; `tests/rwlock_ex_asymmetric.rs` stresses the asymmetric mode on eight simulated
+//! processors and checks that no reader ever sees a writer's half-done update. A kernel
+//! without the barrier ([`Kernel::flush_process_write_buffers`] returns `false` when the lock
+//! is allocated) gets a symmetric lock instead; one whose barrier fails later bug-checks the
+//! writer ([`rw::PROCESS_BARRIER_FAILED`]).
+//!
 //! The loom models in `tests/loom.rs` check the handshake (read/write, write/write,
 //! recursion, the back-off path) under the C11 model; building with
 //! `--cfg ndis_rwlock_mutation="no_reader_fence"` or `="no_writer_fence"` removes one fence
@@ -40,7 +76,7 @@
 
 use crate::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};
-use crate::sync::{AtomicU32, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering, compiler_fence, fence};
 
 /// Shift of the recursion depth inside the writer word; the low half holds `processor + 1`.
 const DEPTH_SHIFT: u32 = usize::BITS / 2;
@@ -66,6 +102,11 @@ pub(crate) unsafe trait RwStorage {
     fn processors(&self) -> u32;
     /// The lock's address, for bug-check parameters.
     fn address(&self) -> usize;
+    /// Whether the lock is in asymmetric mode (module docs). Fixed when the storage is made.
+    #[inline]
+    fn asymmetric(&self) -> bool {
+        false
+    }
 }
 
 /// How the caller entered: raised by the lock, or already at `DISPATCH_LEVEL`.
@@ -188,14 +229,21 @@ pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
     try_only: bool,
 ) -> Read {
     let count = counter::<K, S>(storage, me);
+    let asymmetric = storage.asymmetric();
     loop {
         // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL:
         // no read-modify-write is needed.
         let held = count.load(Ordering::Relaxed);
         count.store(held + 1, Ordering::Relaxed);
-        // StoreLoad: our count must be visible before we look for a writer (module docs).
-        #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
-        fence(Ordering::SeqCst);
+        if asymmetric {
+            // The writer's process-wide barrier stands in for our StoreLoad fence; the
+            // compiler must still keep the store before the load (module docs).
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // StoreLoad: our count must be visible before we look for a writer (module docs).
+            #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
+            fence(Ordering::SeqCst);
+        }
         let writer = storage.writer().load(Ordering::Acquire);
         if writer == 0 || held > 0 {
             return Read::Shared;
@@ -283,6 +331,10 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
     // StoreLoad: the writer word must be visible before we read the counts (module docs).
     #[cfg(not(ndis_rwlock_mutation = "no_writer_fence"))]
     fence(Ordering::SeqCst);
+    if storage.asymmetric() && !K::flush_process_write_buffers() {
+        // Readers run without a fence; without the barrier we could miss one (module docs).
+        violation::<K>(rw::PROCESS_BARRIER_FAILED, storage.address(), 0, 0);
+    }
     for index in 0..storage.processors() {
         if index == me {
             continue;

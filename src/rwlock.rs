@@ -67,6 +67,28 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         })
     }
 
+    /// As [`new`](Self::new), in asymmetric mode: readers execute no fence and no locked
+    /// instruction, and every outermost write acquisition runs a barrier on every processor
+    /// (`KeIpiGenericCall`; `membarrier` in the simulated kernel), which costs microseconds.
+    /// For data that is written rarely. If the kernel has no such barrier, the lock is
+    /// symmetric ([`is_asymmetric`](Self::is_asymmetric) says which).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] when the nonpaged pool has no room.
+    pub fn new_asymmetric(value: T) -> Result<Self, AllocError> {
+        let raw = NdisRwLockEx::<K>::allocate_asymmetric().ok_or(AllocError)?;
+        Ok(Self {
+            raw,
+            data: UnsafeCell::new(value),
+        })
+    }
+
+    /// Whether the lock is in asymmetric mode (see [`new_asymmetric`](Self::new_asymmetric)).
+    pub fn is_asymmetric(&self) -> bool {
+        self.raw().is_asymmetric()
+    }
+
     #[inline]
     fn raw(&self) -> &NdisRwLockEx<K> {
         // SAFETY: `raw` is live from `new` until drop.

@@ -72,6 +72,9 @@ pub struct NdisRwLockEx<K: Kernel = DefaultKernel> {
     writer: AtomicUsize,
     signature: AtomicU32,
     processors: u32,
+    /// Asymmetric mode ([`crate::rwcore`]): readers fence nothing, writers run a barrier on
+    /// every processor. Fixed at allocation.
+    asymmetric: bool,
     /// What the pool returned (the header is aligned up from it).
     base: *mut u8,
     _kernel: PhantomData<K>,
@@ -119,6 +122,11 @@ unsafe impl<K: Kernel> RwStorage for NdisRwLockEx<K> {
     fn address(&self) -> usize {
         core::ptr::from_ref(self) as usize
     }
+
+    #[inline]
+    fn asymmetric(&self) -> bool {
+        self.asymmetric
+    }
 }
 
 impl<K: Kernel> NdisRwLockEx<K> {
@@ -131,6 +139,24 @@ impl<K: Kernel> NdisRwLockEx<K> {
     /// What `NdisAllocateRWLock` does: a released lock with one reader slot per processor, or
     /// `None` when the nonpaged pool has no room. IRQL <= DISPATCH_LEVEL.
     pub fn allocate() -> Option<NonNull<Self>> {
+        Self::allocate_in_mode(false)
+    }
+
+    /// As [`allocate`](Self::allocate), in asymmetric mode if the kernel has a process-wide
+    /// barrier ([`Kernel::flush_process_write_buffers`], tried once here), else in symmetric
+    /// mode: readers execute no fence and no locked instruction, and every outermost write
+    /// acquisition runs a barrier on every processor (microseconds). See
+    /// [`is_asymmetric`](Self::is_asymmetric). The C functions work on such a lock too.
+    pub fn allocate_asymmetric() -> Option<NonNull<Self>> {
+        Self::allocate_in_mode(K::flush_process_write_buffers())
+    }
+
+    /// Whether the lock is in asymmetric mode.
+    pub fn is_asymmetric(&self) -> bool {
+        self.asymmetric
+    }
+
+    fn allocate_in_mode(asymmetric: bool) -> Option<NonNull<Self>> {
         let processors = K::max_processors();
         let base = K::allocate_nonpaged(Self::allocation_size(processors), RWLOCK_EX_TAG);
         if base.is_null() {
@@ -145,6 +171,7 @@ impl<K: Kernel> NdisRwLockEx<K> {
                 writer: AtomicUsize::new(0),
                 signature: AtomicU32::new(SIGNATURE_LIVE),
                 processors,
+                asymmetric,
                 base,
                 _kernel: PhantomData,
             });

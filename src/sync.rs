@@ -5,3 +5,8 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
+
+/// A compiler-only fence: the reader of an asymmetric-mode lock keeps its store and load in
+/// program order with it, and relies on the writer's process-wide barrier for the hardware
+/// (see `rwcore`). loom cannot model that barrier, so asymmetric locks are not used under loom.
+pub(crate) use core::sync::atomic::compiler_fence;

@@ -197,6 +197,20 @@ pub unsafe trait Kernel: 'static {
     fn stopping() -> bool {
         false
     }
+
+    /// A full memory barrier executed on every processor, at an instruction boundary of
+    /// whatever each one runs, before this returns (what `FlushProcessWriteBuffers` does for a
+    /// process): `KeIpiGenericCall` with a worker that only fences. The writer of an
+    /// asymmetric-mode lock calls it so that readers need no fence of their own.
+    /// `IRQL <= DISPATCH_LEVEL`.
+    ///
+    /// Returns `false`, having done nothing, when the platform has no such barrier (the
+    /// simulated kernel on a host without `membarrier`, and the default); an implementation
+    /// that returned `true` once keeps returning `true` unless it fails outright.
+    #[inline]
+    fn flush_process_write_buffers() -> bool {
+        false
+    }
 }
 
 /// Proof that the current thread runs at `DISPATCH_LEVEL`.

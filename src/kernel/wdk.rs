@@ -4,7 +4,7 @@
 //! Driver Kit): every name and signature here follows the wdk-sys 0.5 bindings of the WDK
 //! headers, and must be confirmed by the first Windows build. Keep it mechanical.
 
-use wdk_sys::{PKSPIN_LOCK, POOL_FLAG_NON_PAGED, PROCESSOR_NUMBER, ntddk};
+use wdk_sys::{PKSPIN_LOCK, POOL_FLAG_NON_PAGED, PROCESSOR_NUMBER, ULONG_PTR, ntddk};
 
 use super::{Irql, KSpinLock, Kernel};
 
@@ -14,6 +14,17 @@ pub struct Wdk;
 
 fn spin_lock_ptr(lock: &KSpinLock) -> PKSPIN_LOCK {
     lock.as_ptr().cast()
+}
+
+/// The `KIPI_BROADCAST_WORKER` of `flush_process_write_buffers`: a full fence on the processor
+/// it interrupts (the IPI itself is not documented to be one).
+///
+/// # Safety
+///
+/// Called by `KeIpiGenericCall` only; any argument is fine.
+unsafe extern "C" fn fence_worker(_argument: ULONG_PTR) -> ULONG_PTR {
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    0
 }
 
 // SAFETY: these are the Windows routines themselves, which define the contract.
@@ -108,6 +119,13 @@ unsafe impl Kernel for Wdk {
     #[inline]
     fn spin_hint() {
         core::hint::spin_loop();
+    }
+
+    fn flush_process_write_buffers() -> bool {
+        // SAFETY: callable at IRQL <= DISPATCH_LEVEL; the worker runs at IPI_LEVEL on every
+        // processor, touches no memory and returns.
+        unsafe { ntddk::KeIpiGenericCall(Some(fence_worker), 0) };
+        true
     }
 
     #[expect(unreachable_code, reason = "KeBugCheckEx does not return")]

@@ -241,6 +241,8 @@ struct ThreadState {
     apc_disable: Cell<u32>,
     /// Set by a bug check until `catch_bug_check` catches it: guards release nothing.
     stopping: Cell<bool>,
+    /// Process-wide barriers still to fail ([`fail_next_process_barriers`]).
+    failing_barriers: Cell<u32>,
 }
 
 thread_local! {
@@ -256,6 +258,7 @@ thread_local! {
             spins: Cell::new(0),
             apc_disable: Cell::new(0),
             stopping: Cell::new(false),
+            failing_barriers: Cell::new(0),
         }
     };
     static DETACH: Detach = const { Detach };
@@ -469,6 +472,57 @@ fn reset_after_stop(t: &ThreadState) {
     t.irql.set(PASSIVE_LEVEL);
     t.apc_disable.set(0);
     t.stopping.set(true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process-wide barrier (`Kernel::flush_process_write_buffers`).
+
+/// Makes the calling thread's next `n` process-wide barriers fail, as on a host without
+/// `membarrier`: an asymmetric-mode lock allocated then falls back to symmetric mode, and the
+/// writer of an asymmetric-mode lock bug-checks.
+pub fn fail_next_process_barriers(n: u32) {
+    with_thread(|t| t.failing_barriers.set(n));
+}
+
+/// What the host offers for a barrier on every thread of the process.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod host_barrier {
+    use std::sync::OnceLock;
+
+    use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+
+    static COMMAND: OnceLock<Option<MembarrierCommand>> = OnceLock::new();
+
+    /// The first call registers for `MEMBARRIER_CMD_PRIVATE_EXPEDITED` (an IPI to the CPUs
+    /// that run this process's threads, microseconds); if the host refuses, it falls back to
+    /// `MEMBARRIER_CMD_GLOBAL` (an RCU grace period, milliseconds but always correct).
+    fn command() -> Option<MembarrierCommand> {
+        *COMMAND.get_or_init(|| {
+            let supported = membarrier_query();
+            if supported.contains_command(MembarrierCommand::PrivateExpedited)
+                && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+            {
+                Some(MembarrierCommand::PrivateExpedited)
+            } else if supported.contains_command(MembarrierCommand::Global) {
+                Some(MembarrierCommand::Global)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Runs the barrier; `false` if the host has none.
+    pub(super) fn run() -> bool {
+        command().is_some_and(|cmd| membarrier(cmd).is_ok())
+    }
+}
+
+/// No process-wide barrier on this host: asymmetric-mode locks stay symmetric.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod host_barrier {
+    pub(super) fn run() -> bool {
+        false
+    }
 }
 
 // SAFETY: a thread at DISPATCH_LEVEL or above owns its processor (ticket lock) and keeps the
@@ -711,6 +765,18 @@ unsafe impl Kernel for Sim {
     #[inline]
     fn stopping() -> bool {
         THREAD.with(|t| t.stopping.get())
+    }
+
+    fn flush_process_write_buffers() -> bool {
+        let fail = with_thread(|t| {
+            let n = t.failing_barriers.get();
+            t.failing_barriers.set(n.saturating_sub(1));
+            n > 0
+        });
+        // A simulated processor is a host thread of this process: a barrier on every CPU that
+        // runs one of them (and the context-switch barrier of those that do not run) is a
+        // barrier on every simulated processor.
+        !fail && host_barrier::run()
     }
 
     #[cold]

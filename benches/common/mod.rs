@@ -1,0 +1,368 @@
+//! The locks the benchmarks compare, behind one trait, and the timed round they run in.
+//!
+//! Shared by `benches/locks.rs` (criterion) and `examples/lab.rs` (interleaved rounds).
+//! Every worker thread is bound to its own virtual processor (`sim::dedicate`) and pinned to
+//! the host CPU of the same index, and repeatedly reads (or, for a share of operations,
+//! writes) a two-word record that must always read back consistent.
+
+#![allow(dead_code, reason = "each benchmark program uses a different part")]
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ndis_rwlock::kernel::DispatchGuard;
+use ndis_rwlock::{RwLockEx, sim};
+
+/// The protected data: readers check `a == b`, writers bump both.
+#[derive(Debug, Default)]
+pub struct Record {
+    pub a: u64,
+    pub b: u64,
+}
+
+/// What a benchmark needs from a lock.
+pub trait Lock: Sync + Sized {
+    /// What a thread holds for the whole run: an IRQL raised once, a critical region.
+    type Cx;
+    /// Row name in the tables.
+    const NAME: &'static str;
+    /// Whether the lock supports writes (the no-lock control does not).
+    const WRITES: bool = true;
+    fn make() -> Self;
+    fn enter() -> Self::Cx;
+    /// One read acquire + check + release; `false` if the record was torn.
+    fn read_check(&self, cx: &Self::Cx) -> bool;
+    /// One write acquire + bump + release.
+    fn write_bump(&self, cx: &Self::Cx);
+}
+
+macro_rules! rwlock_ex_row {
+    ($ty:ident, $name:expr, $asym:expr, passive) => {
+        /// `RwLockEx` through `read()`/`write()` from `PASSIVE_LEVEL` (raise and lower each time).
+        pub struct $ty(pub RwLockEx<Record>);
+        impl Lock for $ty {
+            type Cx = ();
+            const NAME: &'static str = $name;
+            fn make() -> Self {
+                let lock = if $asym {
+                    RwLockEx::new_asymmetric(Record::default())
+                } else {
+                    RwLockEx::new(Record::default())
+                }
+                .expect("the simulated pool has room");
+                assert_eq!(lock.is_asymmetric(), $asym, "this host lacks membarrier");
+                Self(lock)
+            }
+            fn enter() {}
+            #[inline]
+            fn read_check(&self, _: &()) -> bool {
+                let r = self.0.read();
+                r.a == r.b
+            }
+            #[inline]
+            fn write_bump(&self, _: &()) {
+                let mut w = self.0.write();
+                w.a += 1;
+                w.b += 1;
+            }
+        }
+    };
+    ($ty:ident, $name:expr, $asym:expr, dispatch) => {
+        /// `RwLockEx` through `read_at_dispatch()`/`write_at_dispatch()`: each thread raises to
+        /// `DISPATCH_LEVEL` once for the whole run (`NDIS_RWL_AT_DISPATCH_LEVEL`).
+        pub struct $ty(pub RwLockEx<Record>);
+        impl Lock for $ty {
+            type Cx = DispatchGuard;
+            const NAME: &'static str = $name;
+            fn make() -> Self {
+                let lock = if $asym {
+                    RwLockEx::new_asymmetric(Record::default())
+                } else {
+                    RwLockEx::new(Record::default())
+                }
+                .expect("the simulated pool has room");
+                assert_eq!(lock.is_asymmetric(), $asym, "this host lacks membarrier");
+                Self(lock)
+            }
+            fn enter() -> DispatchGuard {
+                DispatchGuard::raise()
+            }
+            #[inline]
+            fn read_check(&self, cx: &DispatchGuard) -> bool {
+                let r = self.0.read_at_dispatch(cx.token());
+                r.a == r.b
+            }
+            #[inline]
+            fn write_bump(&self, cx: &DispatchGuard) {
+                let mut w = self.0.write_at_dispatch(cx.token());
+                w.a += 1;
+                w.b += 1;
+            }
+        }
+    };
+}
+
+rwlock_ex_row!(ExSymPassive, "RwLockEx symmetric", false, passive);
+rwlock_ex_row!(ExSymDispatch, "RwLockEx symmetric @DISPATCH", false, dispatch);
+rwlock_ex_row!(ExAsymPassive, "RwLockEx asymmetric", true, passive);
+rwlock_ex_row!(ExAsymDispatch, "RwLockEx asymmetric @DISPATCH", true, dispatch);
+
+macro_rules! guard_row {
+    ($ty:ident, $inner:ty, $name:expr, $new:expr, $read:ident, $write:ident $(, $unwrap:ident)?) => {
+        pub struct $ty(pub $inner);
+        impl Lock for $ty {
+            type Cx = ();
+            const NAME: &'static str = $name;
+            fn make() -> Self {
+                Self($new)
+            }
+            fn enter() {}
+            #[inline]
+            fn read_check(&self, _: &()) -> bool {
+                let r = self.0.$read()$(.$unwrap())?;
+                r.a == r.b
+            }
+            #[inline]
+            fn write_bump(&self, _: &()) {
+                let mut w = self.0.$write()$(.$unwrap())?;
+                w.a += 1;
+                w.b += 1;
+            }
+        }
+    };
+}
+
+guard_row!(
+    StdRwLock,
+    std::sync::RwLock<Record>,
+    "std::sync::RwLock",
+    std::sync::RwLock::new(Record::default()),
+    read,
+    write,
+    unwrap
+);
+guard_row!(
+    ParkingLot,
+    parking_lot::RwLock<Record>,
+    "parking_lot::RwLock",
+    parking_lot::RwLock::new(Record::default()),
+    read,
+    write
+);
+guard_row!(
+    Sharded,
+    crossbeam_utils::sync::ShardedLock<Record>,
+    "crossbeam ShardedLock",
+    crossbeam_utils::sync::ShardedLock::new(Record::default()),
+    read,
+    write,
+    unwrap
+);
+guard_row!(
+    Spin,
+    spin::RwLock<Record>,
+    "spin::RwLock",
+    spin::RwLock::new(Record::default()),
+    read,
+    write
+);
+
+/// The control: two relaxed loads and a compare, no lock (read-only scenarios only).
+pub struct NoLock {
+    a: AtomicU64,
+    b: AtomicU64,
+}
+
+impl Lock for NoLock {
+    type Cx = ();
+    const NAME: &'static str = "no lock (control)";
+    const WRITES: bool = false;
+    fn make() -> Self {
+        Self {
+            a: AtomicU64::new(0),
+            b: AtomicU64::new(0),
+        }
+    }
+    fn enter() {}
+    #[inline]
+    fn read_check(&self, _: &()) -> bool {
+        self.a.load(Ordering::Relaxed) == self.b.load(Ordering::Relaxed)
+    }
+    fn write_bump(&self, _: &()) {
+        unreachable!("the control is read-only")
+    }
+}
+
+/// Pins the calling thread to host CPU `cpu` (modulo the CPUs there are), if the host lets it.
+pub fn pin(cpu: u32) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu as usize % cpus);
+    // Not pinned is only noisier, never wrong.
+    let _ = rustix::thread::sched_setaffinity(None, &set);
+}
+
+/// Operations between two looks at the clock.
+const BATCH: u64 = 256;
+/// Length of the windows a round is cut into.
+const SLOT: Duration = Duration::from_millis(1);
+
+/// What one timed round measured.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundResult {
+    /// Operations per second, summed over threads, counting only the windows in which every
+    /// thread ran.
+    pub ops_per_sec: f64,
+    /// Share of the windows counted.
+    pub kept: f64,
+}
+
+/// One timed round of `length`: `threads` threads, thread `i` on virtual processor `i` and
+/// host CPU `i`; each operation writes with probability `write_bp` / 10 000.
+///
+/// The host pauses virtual CPUs for milliseconds at a time and other work shares the cores,
+/// so the round is cut into 1 ms windows and only the windows in which every thread made at
+/// least a quarter of its median progress count.
+///
+/// # Panics
+///
+/// If a reader saw a torn record.
+pub fn round<L: Lock>(lock: &L, threads: u32, write_bp: u32, length: Duration) -> RoundResult {
+    assert!(L::WRITES || write_bp == 0, "{} is read-only", L::NAME);
+    let slots = usize::try_from(length.as_micros() / SLOT.as_micros())
+        .unwrap_or(1)
+        .max(1);
+    let violations = AtomicU64::new(0);
+    let start = Barrier::new(threads as usize);
+    let per_thread: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|processor| {
+                let (violations, start) = (&violations, &start);
+                s.spawn(move || {
+                    pin(processor);
+                    let _bound = sim::dedicate(processor);
+                    let mut counts = vec![0u64; slots];
+                    // A cheap per-thread generator decides which operations write.
+                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
+                    let mut torn = 0u64;
+                    start.wait();
+                    let cx = L::enter();
+                    let t0 = Instant::now();
+                    loop {
+                        for _ in 0..BATCH {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            if (x % 10_000) < u64::from(write_bp) {
+                                lock.write_bump(&cx);
+                            } else if !lock.read_check(&cx) {
+                                torn += 1;
+                            }
+                        }
+                        let slot = t0.elapsed().as_micros() / SLOT.as_micros();
+                        match counts.get_mut(usize::try_from(slot).unwrap_or(usize::MAX)) {
+                            Some(count) => *count += BATCH,
+                            None => break,
+                        }
+                    }
+                    drop(cx);
+                    violations.fetch_add(torn, Ordering::Relaxed);
+                    counts
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a benchmark thread panicked"))
+            .collect()
+    });
+    assert_eq!(
+        violations.load(Ordering::Relaxed),
+        0,
+        "{} let a reader see a torn record",
+        L::NAME
+    );
+    let medians: Vec<u64> = per_thread
+        .iter()
+        .map(|counts| {
+            let mut sorted = counts.clone();
+            sorted.sort_unstable();
+            sorted[sorted.len() / 2]
+        })
+        .collect();
+    let clean: Vec<usize> = (0..slots)
+        .filter(|&i| {
+            per_thread
+                .iter()
+                .zip(&medians)
+                .all(|(counts, &median)| counts[i] * 4 >= median)
+        })
+        .collect();
+    let counted: Vec<usize> = if clean.is_empty() {
+        (0..slots).collect()
+    } else {
+        clean
+    };
+    let ops: u64 = counted
+        .iter()
+        .map(|&i| per_thread.iter().map(|c| c[i]).sum::<u64>())
+        .sum();
+    RoundResult {
+        ops_per_sec: ops as f64 / (counted.len() as f64 * SLOT.as_secs_f64()),
+        kept: counted.len() as f64 / slots as f64,
+    }
+}
+
+/// The median of `values` (which must not be empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One uncontended read pair on the calling thread, for criterion (`black_box`ed).
+#[inline]
+pub fn read_once<L: Lock>(lock: &L, cx: &L::Cx) -> bool {
+    black_box(lock).read_check(cx)
+}
+
+/// `threads` threads (as in [`round`]) each run `iters` operations (writes with probability
+/// `write_bp` / 10 000); returns the longest thread's time. For criterion's `iter_custom`.
+pub fn timed_ops<L: Lock>(lock: &L, threads: u32, write_bp: u32, iters: u64) -> Duration {
+    let start = Barrier::new(threads as usize);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|processor| {
+                let start = &start;
+                s.spawn(move || {
+                    pin(processor);
+                    let _bound = sim::dedicate(processor);
+                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
+                    start.wait();
+                    let cx = L::enter();
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if (x % 10_000) < u64::from(write_bp) {
+                            lock.write_bump(&cx);
+                        } else {
+                            assert!(lock.read_check(&cx), "{} tore a record", L::NAME);
+                        }
+                    }
+                    let elapsed = t0.elapsed();
+                    drop(cx);
+                    elapsed
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a benchmark thread panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
