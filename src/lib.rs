@@ -11,9 +11,15 @@
 
 pub mod bugcheck;
 pub mod kernel;
+mod rwcore;
+mod rwlock;
+pub mod rwlock_ex;
 #[cfg(not(windows))]
 pub mod sim;
 mod sync;
+
+pub use rwcore::{Diagnostics, ProcessorList};
+pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
 
 // Windows build pieces; docs/windows.md explains the choice.
 // - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not
