@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use common::{
-    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, Lock, NoLock, ParkingLot,
-    Sharded, Spin, StdRwLock, pin, timed_ops,
+    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, Lock, NoLock, ParkingLot, Sharded,
+    Spin, StdRwLock, pin, timed_ops,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};

@@ -147,7 +147,11 @@ fn main() {
                 RwLockEx::new(7u64)
             }
             .expect("the simulated pool has room");
-            assert_eq!(lock.is_asymmetric(), asymmetric, "the mode this row measures");
+            assert_eq!(
+                lock.is_asymmetric(),
+                asymmetric,
+                "the mode this row measures"
+            );
             let raised: DispatchGuard = DispatchGuard::raise();
             // The mode is read at run time: both rows share one wrapper.
             let pair: fn(&RwLockEx<u64>, &AtDispatch) -> u64 = read_pair_rwlock_ex_dispatch;
@@ -162,7 +166,11 @@ fn main() {
                 RwLockEx::new(7u64)
             }
             .expect("the simulated pool has room");
-            assert_eq!(lock.is_asymmetric(), asymmetric, "the mode this row measures");
+            assert_eq!(
+                lock.is_asymmetric(),
+                asymmetric,
+                "the mode this row measures"
+            );
             let pair: fn(&RwLockEx<u64>) -> u64 = read_pair_rwlock_ex_passive;
             announce("rwlock_ex_passive", pair as *const ());
             repeat1(n, pair, &lock);

@@ -104,7 +104,8 @@ pub mod rw {
     pub const BAD_AFFINITY: usize = 0x0D;
     /// The writer of an asymmetric-mode lock could not run the process-wide barrier
     /// (`Kernel::flush_process_write_buffers` failed after it had worked when the lock was
-    /// allocated): readers might be inside unseen, so the machine stops (P2 lock).
+    /// allocated): readers might be inside unseen, so the machine stops; the write
+    /// acquisition is undone first (P2 lock).
     pub const PROCESS_BARRIER_FAILED: usize = 0x20;
 }
 

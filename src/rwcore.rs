@@ -181,8 +181,9 @@ pub(crate) fn check_release_irql<K: Kernel>(address: usize) {
     }
 }
 
+/// Processor `processor`'s reader count; bug-checks if the storage has no slot for it.
 #[inline]
-fn counter<K: Kernel, S: RwStorage + ?Sized>(storage: &S, processor: u32) -> &AtomicU32 {
+pub(crate) fn counter<K: Kernel, S: RwStorage + ?Sized>(storage: &S, processor: u32) -> &AtomicU32 {
     match storage.count(processor) {
         Some(count) => count,
         None => violation::<K>(
@@ -228,36 +229,91 @@ pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
     me: u32,
     try_only: bool,
 ) -> Read {
+    // SAFETY: the caller's contract.
+    match unsafe { acquire_read_fast::<K, S>(storage, me) } {
+        Ok(_) => Read::Shared,
+        // SAFETY: the caller's contract; the fast path raised `me`'s count by one.
+        Err(writer) => unsafe { acquire_read_contended::<K, S>(storage, me, writer, try_only) },
+    }
+}
+
+/// The fast path of [`acquire_read`]: `Ok` with this processor's count when the read
+/// acquisition is taken (no writer); otherwise the writer word found, and the caller must
+/// finish with [`acquire_read_contended`] (this processor's count is one higher).
+///
+/// # Safety
+///
+/// As [`acquire_read`].
+#[inline(always)]
+pub(crate) unsafe fn acquire_read_fast<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+) -> Result<&AtomicU32, usize> {
     let count = counter::<K, S>(storage, me);
-    let asymmetric = storage.asymmetric();
+    // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL: no
+    // read-modify-write is needed.
+    let held = count.load(Ordering::Relaxed);
+    count.store(held + 1, Ordering::Relaxed);
+    reader_fence(storage.asymmetric());
+    let writer = storage.writer().load(Ordering::Acquire);
+    if writer != 0 {
+        // Rare: recursion (`held > 0`) is sorted out on the slow path too.
+        return Err(writer);
+    }
+    Ok(count)
+}
+
+/// The reader's StoreLoad barrier between its count store and its writer load.
+#[inline(always)]
+fn reader_fence(asymmetric: bool) {
+    if !asymmetric {
+        // StoreLoad: our count must be visible before we look for a writer (module docs).
+        #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
+        fence(Ordering::SeqCst);
+    } else {
+        // The writer's process-wide barrier stands in for our StoreLoad fence; the compiler
+        // must still keep the store before the load (module docs).
+        compiler_fence(Ordering::SeqCst);
+    }
+}
+
+/// [`acquire_read`] after [`acquire_read_fast`] of processor `me` saw writer word `writer`:
+/// a recursive read, a read inside our own write, or step aside and retry until no writer
+/// holds the lock.
+///
+/// # Safety
+///
+/// As [`acquire_read`]; `acquire_read_fast` raised `me`'s count by one.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn acquire_read_contended<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    mut writer: usize,
+    try_only: bool,
+) -> Read {
+    let count = counter::<K, S>(storage, me);
+    if count.load(Ordering::Relaxed) > 1 {
+        // This processor already reads: recursion never waits (not fair, as documented).
+        return Read::Shared;
+    }
     loop {
-        // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL:
-        // no read-modify-write is needed.
-        let held = count.load(Ordering::Relaxed);
-        count.store(held + 1, Ordering::Relaxed);
-        if asymmetric {
-            // The writer's process-wide barrier stands in for our StoreLoad fence; the
-            // compiler must still keep the store before the load (module docs).
-            compiler_fence(Ordering::SeqCst);
-        } else {
-            // StoreLoad: our count must be visible before we look for a writer (module docs).
-            #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
-            fence(Ordering::SeqCst);
-        }
-        let writer = storage.writer().load(Ordering::Acquire);
-        if writer == 0 || held > 0 {
-            return Read::Shared;
-        }
         if owner_of(writer) == owner_value(me) {
             return Read::InsideOwnWrite;
         }
         // A writer on another processor has (or is taking) the lock and this is our first
         // read here: step aside so it can drain, then try again.
-        count.store(held, Ordering::Release);
+        count.store(0, Ordering::Release);
         if try_only {
             return Read::Busy;
         }
         backoff::<K, S>(storage);
+        count.store(1, Ordering::Relaxed);
+        reader_fence(storage.asymmetric());
+        writer = storage.writer().load(Ordering::Acquire);
+        if writer == 0 {
+            return Read::Shared;
+        }
     }
 }
 
@@ -277,14 +333,21 @@ fn backoff<K: Kernel, S: RwStorage + ?Sized>(storage: &S) {
 #[inline]
 pub(crate) unsafe fn release_read<K: Kernel, S: RwStorage + ?Sized>(storage: &S, me: u32) {
     let count = counter::<K, S>(storage, me);
+    // SAFETY: the caller's contract; `count` is processor `me`'s.
+    unsafe { release_read_count::<K>(count, me, storage.address()) }
+}
+
+/// [`release_read`] for a caller that already holds processor `me`'s count of the lock at
+/// `address` (a guard, whose processor was checked when it acquired).
+///
+/// # Safety
+///
+/// As [`release_read`].
+#[inline]
+pub(crate) unsafe fn release_read_count<K: Kernel>(count: &AtomicU32, me: u32, address: usize) {
     let held = count.load(Ordering::Relaxed);
     if held == 0 {
-        violation::<K>(
-            rw::RELEASE_ON_OTHER_PROCESSOR,
-            me as usize,
-            storage.address(),
-            0,
-        );
+        violation::<K>(rw::RELEASE_ON_OTHER_PROCESSOR, me as usize, address, 0);
     }
     count.store(held - 1, Ordering::Release);
 }
@@ -333,6 +396,10 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
     fence(Ordering::SeqCst);
     if storage.asymmetric() && !K::flush_process_write_buffers() {
         // Readers run without a fence; without the barrier we could miss one (module docs).
+        // Give the lock back first, so that it stays usable where a stop can be caught.
+        storage.writer().store(0, Ordering::Release);
+        // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
+        unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
         violation::<K>(rw::PROCESS_BARRIER_FAILED, storage.address(), 0, 0);
     }
     for index in 0..storage.processors() {

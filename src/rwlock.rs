@@ -7,9 +7,10 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 use crate::bugcheck::rw;
-use crate::kernel::{AtDispatch, DefaultKernel, Kernel};
+use crate::kernel::{AtDispatch, DefaultKernel, Kernel, Place};
 use crate::rwcore::{self, Diagnostics, Entry, Kind, Read, violation};
 use crate::rwlock_ex::NdisRwLockEx;
+use crate::sync::AtomicU32;
 
 /// The nonpaged pool had no room for a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,18 +101,51 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         self.raw.as_ptr() as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_entered(&self, entry: Entry, try_only: bool) -> Option<ReadGuard<'_, T, K>> {
-        let me = K::current_processor();
-        // SAFETY: `entry` brought us to DISPATCH_LEVEL on `me`; the guard releases on drop
-        // before lowering.
-        match unsafe { rwcore::acquire_read::<K, _>(self.raw(), me, try_only) } {
-            Read::Shared => Some(ReadGuard {
+        let place = K::current_place();
+        // SAFETY: `entry` brought us to DISPATCH_LEVEL on `place.processor()`; the guard
+        // releases on drop before lowering.
+        match unsafe { rwcore::acquire_read_fast::<K, _>(self.raw(), place.processor()) } {
+            Ok(count) => Some(ReadGuard {
                 lock: self,
+                count,
                 entry,
-                processor: me,
+                place,
                 _not_send: PhantomData,
             }),
+            Err(writer) => {
+                // The slow path hands back the lock and place (the same ones), so that
+                // nothing has to stay live across it in the fast path.
+                let (lock, place) = self.read_contended(entry, place, writer, try_only)?;
+                Some(ReadGuard {
+                    lock,
+                    // SAFETY: the fast path checked that the lock has a slot for `place`.
+                    count: unsafe { lock.raw().count_unchecked(place.processor()) },
+                    entry,
+                    place,
+                    _not_send: PhantomData,
+                })
+            }
+        }
+    }
+
+    /// [`read_entered`](Self::read_entered) when the fast path met a writer: `self` and
+    /// `place` once the read acquisition is taken, `None` (after leaving `entry`) if
+    /// `try_only` and a writer holds the lock.
+    #[cold]
+    #[inline(never)]
+    fn read_contended(
+        &self,
+        entry: Entry,
+        place: Place,
+        writer: usize,
+        try_only: bool,
+    ) -> Option<(&Self, Place)> {
+        let me = place.processor();
+        // SAFETY: as in `read_entered`; the fast path raised our count from 0 to 1.
+        match unsafe { rwcore::acquire_read_contended::<K, _>(self.raw(), me, writer, try_only) } {
+            Read::Shared => Some((self, place)),
             Read::InsideOwnWrite => {
                 // SAFETY: we hold the read acquisition just taken, on `me`.
                 unsafe { rwcore::release_read::<K, _>(self.raw(), me) };
@@ -127,13 +161,14 @@ impl<T, K: Kernel> RwLockEx<T, K> {
 
     #[inline]
     fn write_entered(&self, entry: Entry, try_only: bool) -> Option<WriteGuard<'_, T, K>> {
-        let me = K::current_processor();
+        let place = K::current_place();
+        let me = place.processor();
         // SAFETY: at DISPATCH_LEVEL on `me` until the guard's drop.
         match unsafe { rwcore::acquire_write::<K, _>(self.raw(), me, try_only) } {
             Some(Kind::Write) => Some(WriteGuard {
                 lock: self,
                 entry,
-                processor: me,
+                place,
                 _not_send: PhantomData,
             }),
             Some(Kind::RecursiveWrite) => {
@@ -256,6 +291,32 @@ impl<T: fmt::Debug, K: Kernel> fmt::Debug for RwLockEx<T, K> {
     }
 }
 
+/// Lowers the IRQL back to `old` after a guard released (out of line, so that the drop of a
+/// guard taken at DISPATCH_LEVEL stays small enough to inline).
+///
+/// # Safety
+///
+/// As [`rwcore::leave`] with `Entry::Raised(old)`.
+#[inline(never)]
+unsafe fn lower_after_release<K: Kernel>(old: crate::kernel::Irql) {
+    // SAFETY: the caller's contract.
+    unsafe { rwcore::leave::<K>(Entry::Raised(old)) }
+}
+
+/// The slow path of a guard's release: the thread is not where the guard acquired (IRQL or
+/// processor differ). While a bug check unwinds (the machine has stopped, and the thread was
+/// put back to PASSIVE_LEVEL), returns `false`: release nothing. Otherwise bug-checks for what
+/// differs.
+#[cold]
+#[inline(never)]
+fn release_elsewhere<K: Kernel>(processor: u32, address: usize) -> bool {
+    if K::stopping() {
+        return false;
+    }
+    check_release::<K>(processor, address);
+    true
+}
+
 /// Checks, before a guard releases, that it still runs where it acquired.
 #[inline]
 fn check_release<K: Kernel>(processor: u32, address: usize) {
@@ -275,15 +336,18 @@ fn check_release<K: Kernel>(processor: u32, address: usize) {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ReadGuard<'a, T, K: Kernel = DefaultKernel> {
     lock: &'a RwLockEx<T, K>,
+    /// This processor's reader count in the lock.
+    count: &'a AtomicU32,
     entry: Entry,
-    processor: u32,
+    /// IRQL (DISPATCH_LEVEL) and processor of the acquisition.
+    place: Place,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<T, K: Kernel> ReadGuard<'_, T, K> {
     /// The processor the guard holds its read count on.
     pub fn processor(&self) -> u32 {
-        self.processor
+        self.place.processor()
     }
 }
 
@@ -297,18 +361,46 @@ impl<T, K: Kernel> Deref for ReadGuard<'_, T, K> {
     }
 }
 
-impl<T, K: Kernel> Drop for ReadGuard<'_, T, K> {
-    #[inline]
-    fn drop(&mut self) {
-        if K::stopping() {
-            return;
+impl<T, K: Kernel> ReadGuard<'_, T, K> {
+    /// Releases, once the thread is known to be where it acquired.
+    #[inline(always)]
+    fn release(&self) {
+        let processor = self.place.processor();
+        // SAFETY: we hold a read acquisition on `processor` (its count is `self.count`), where
+        // we still run at DISPATCH_LEVEL (the caller checked).
+        unsafe { rwcore::release_read_count::<K>(self.count, processor, self.lock.address()) };
+        if let Entry::Raised(old) = self.entry {
+            // SAFETY: the acquisition is released; `old` is what `enter` raised from.
+            unsafe { lower_after_release::<K>(old) };
         }
-        check_release::<K>(self.processor, self.lock.address());
-        // SAFETY: we hold a read acquisition on `processor`, where we still run at
-        // DISPATCH_LEVEL (checked).
-        unsafe { rwcore::release_read::<K, _>(self.lock.raw(), self.processor) };
-        // SAFETY: the acquisition is released; `entry` is ours.
-        unsafe { rwcore::leave::<K>(self.entry) };
+    }
+
+    /// The drop of a guard whose thread is not where it acquired (see `release_elsewhere`).
+    /// Takes the guard's fields by value so that the guard need not be in memory.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(lock: &RwLockEx<T, K>, count: &AtomicU32, entry: Entry, place: Place) {
+        if release_elsewhere::<K>(place.processor(), lock.address()) {
+            ReadGuard {
+                lock,
+                count,
+                entry,
+                place,
+                _not_send: PhantomData,
+            }
+            .release();
+        }
+    }
+}
+
+impl<T, K: Kernel> Drop for ReadGuard<'_, T, K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if K::current_place() != self.place {
+            Self::release_slow(self.lock, self.count, self.entry, self.place);
+        } else {
+            self.release();
+        }
     }
 }
 
@@ -323,14 +415,15 @@ impl<T: fmt::Debug, K: Kernel> fmt::Debug for ReadGuard<'_, T, K> {
 pub struct WriteGuard<'a, T, K: Kernel = DefaultKernel> {
     lock: &'a RwLockEx<T, K>,
     entry: Entry,
-    processor: u32,
+    /// IRQL (DISPATCH_LEVEL) and processor of the acquisition.
+    place: Place,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<T, K: Kernel> WriteGuard<'_, T, K> {
     /// The processor that holds the write lock.
     pub fn processor(&self) -> u32 {
-        self.processor
+        self.place.processor()
     }
 }
 
@@ -355,12 +448,14 @@ impl<T, K: Kernel> DerefMut for WriteGuard<'_, T, K> {
 impl<T, K: Kernel> Drop for WriteGuard<'_, T, K> {
     #[inline]
     fn drop(&mut self) {
-        if K::stopping() {
+        let processor = self.place.processor();
+        if K::current_place() != self.place
+            && !release_elsewhere::<K>(processor, self.lock.address())
+        {
             return;
         }
-        check_release::<K>(self.processor, self.lock.address());
         // SAFETY: we hold the outermost write acquisition on `processor` (checked).
-        unsafe { rwcore::release_write::<K, _>(self.lock.raw(), self.processor, Kind::Write) };
+        unsafe { rwcore::release_write::<K, _>(self.lock.raw(), processor, Kind::Write) };
         // SAFETY: the acquisition is released; `entry` is ours.
         unsafe { rwcore::leave::<K>(self.entry) };
     }

@@ -106,11 +106,8 @@ unsafe impl<K: Kernel> RwStorage for NdisRwLockEx<K> {
         if index >= self.processors {
             return None;
         }
-        let first = core::ptr::from_ref(self).wrapping_add(1).cast::<Slot>();
-        // SAFETY: `allocate` placed `processors` initialised slots right after the header,
-        // inside the same allocation, and they live as long as `self`.
-        let slot = unsafe { &*first.wrapping_add(index as usize) };
-        Some(&slot.count)
+        // SAFETY: checked just above.
+        Some(unsafe { self.count_unchecked(index) })
     }
 
     #[inline]
@@ -225,6 +222,23 @@ impl<K: Kernel> NdisRwLockEx<K> {
         unsafe { core::ptr::drop_in_place(lock.as_ptr()) };
         // SAFETY: `base` is the block `allocate` got with this tag, freed once.
         unsafe { K::free_pool(base, RWLOCK_EX_TAG) };
+    }
+
+    /// The reader count of processor `index`, without the range check.
+    ///
+    /// # Safety
+    ///
+    /// `index < self.processors`.
+    #[inline]
+    pub(crate) unsafe fn count_unchecked(&self, index: u32) -> &AtomicU32 {
+        // SAFETY: `allocate` placed `processors` initialised slots right after the header,
+        // inside the same allocation, so one header further is in bounds.
+        let first = unsafe { core::ptr::from_ref(self).add(1) }.cast::<Slot>();
+        // SAFETY: `index < processors`: slot `index` is in the same allocation.
+        let slot = unsafe { first.add(index as usize) };
+        // SAFETY: an initialised slot that lives as long as `self`.
+        let slot = unsafe { &*slot };
+        &slot.count
     }
 
     /// Bug-checks unless this is a live lock.

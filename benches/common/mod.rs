@@ -105,9 +105,19 @@ macro_rules! rwlock_ex_row {
 }
 
 rwlock_ex_row!(ExSymPassive, "RwLockEx symmetric", false, passive);
-rwlock_ex_row!(ExSymDispatch, "RwLockEx symmetric @DISPATCH", false, dispatch);
+rwlock_ex_row!(
+    ExSymDispatch,
+    "RwLockEx symmetric @DISPATCH",
+    false,
+    dispatch
+);
 rwlock_ex_row!(ExAsymPassive, "RwLockEx asymmetric", true, passive);
-rwlock_ex_row!(ExAsymDispatch, "RwLockEx asymmetric @DISPATCH", true, dispatch);
+rwlock_ex_row!(
+    ExAsymDispatch,
+    "RwLockEx asymmetric @DISPATCH",
+    true,
+    dispatch
+);
 
 macro_rules! guard_row {
     ($ty:ident, $inner:ty, $name:expr, $new:expr, $read:ident, $write:ident $(, $unwrap:ident)?) => {

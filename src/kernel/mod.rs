@@ -87,6 +87,45 @@ impl ExPushLock {
     }
 }
 
+/// Where the current thread runs: its IRQL and processor index in one word, so that a lock can
+/// record both when it acquires and check both with one comparison when it releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place(u64);
+
+impl Place {
+    /// The place of a thread at `irql` on processor `processor`.
+    #[inline]
+    pub const fn new(irql: Irql, processor: u32) -> Self {
+        Self(((processor as u64) << 8) | irql as u64)
+    }
+
+    /// The IRQL.
+    #[inline]
+    pub const fn irql(self) -> Irql {
+        self.0 as Irql
+    }
+
+    /// The processor index.
+    #[inline]
+    pub const fn processor(self) -> u32 {
+        (self.0 >> 8) as u32
+    }
+
+    /// The packed word: the IRQL in the least significant byte, the processor above it.
+    #[cfg(not(windows))]
+    #[inline]
+    pub(crate) const fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// The place whose packed word is `bits` (see [`Place::to_bits`]).
+    #[cfg(not(windows))]
+    #[inline]
+    pub(crate) const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+}
+
 /// `EX_DEFAULT_PUSH_LOCK_FLAGS`: the only flag value the push-lock routines accept.
 pub const EX_DEFAULT_PUSH_LOCK_FLAGS: u32 = 0;
 
@@ -129,6 +168,15 @@ pub unsafe trait Kernel: 'static {
     ///
     /// Stable only while the caller runs at `DISPATCH_LEVEL` or above.
     fn current_processor() -> u32;
+
+    /// [`Kernel::current_irql`] and [`Kernel::current_processor`] together (what a lock's
+    /// release compares with the place of its acquisition). At `DISPATCH_LEVEL` or above the
+    /// processor is [`Kernel::current_processor`]; below, a kernel may report a placeholder
+    /// for a thread it has not seen yet.
+    #[inline]
+    fn current_place() -> Place {
+        Place::new(Self::current_irql(), Self::current_processor())
+    }
 
     /// `KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS)`: the number of processor slots,
     /// including processors that may be hot-added later.

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 use crate::bugcheck::{self, rw, verifier};
-use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL};
+use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL, Place};
 
 pub mod exports;
 pub mod pool;
@@ -126,8 +126,6 @@ struct Machine {
     next_identity: AtomicUsize,
     watchdog_ms: AtomicU64,
     boot: Instant,
-    /// Milliseconds since boot, advanced by the clock thread: a cheap clock for the watchdog.
-    now_ms: AtomicU64,
     clock_started: AtomicBool,
 }
 
@@ -164,7 +162,6 @@ fn build(processors: u32) -> Machine {
         next_identity: AtomicUsize::new(1),
         watchdog_ms: AtomicU64::new(watchdog),
         boot: Instant::now(),
-        now_ms: AtomicU64::new(0),
         clock_started: AtomicBool::new(false),
     }
 }
@@ -178,7 +175,7 @@ fn machine() -> &'static Machine {
                 loop {
                     std::thread::sleep(Duration::from_millis(1));
                     let now = u64::try_from(m.boot.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    m.now_ms.store(now, Ordering::Relaxed);
+                    NOW_MS.store(now, Ordering::Relaxed);
                 }
             })
             .expect("the simulated kernel could not start its clock thread");
@@ -230,11 +227,15 @@ const NO_PROCESSOR: u32 = u32::MAX;
 
 struct ThreadState {
     identity: Cell<usize>,
-    irql: Cell<Irql>,
+    /// The IRQL, and the processor `current_processor` reports: the owned one, else the home
+    /// one, or NO_PROCESSOR until the thread is attached. One word, read by every lock
+    /// operation (see `Kernel::current_place`): `Place::to_bits`.
+    place: Cell<u64>,
     home: Cell<u32>,
     /// The processor owned while at DISPATCH_LEVEL or above, or NO_PROCESSOR.
     owned: Cell<u32>,
     dedicated: Cell<bool>,
+    /// `now_ms()` when the thread last rose to DISPATCH_LEVEL (for the DPC watchdog).
     dispatch_since_ms: Cell<u64>,
     watchdog_ms: Cell<u64>,
     spins: Cell<u32>,
@@ -249,7 +250,7 @@ thread_local! {
     static THREAD: ThreadState = const {
         ThreadState {
             identity: Cell::new(0),
-            irql: Cell::new(PASSIVE_LEVEL),
+            place: Cell::new(Place::new(PASSIVE_LEVEL, NO_PROCESSOR).to_bits()),
             home: Cell::new(0),
             owned: Cell::new(NO_PROCESSOR),
             dedicated: Cell::new(false),
@@ -264,12 +265,48 @@ thread_local! {
     static DETACH: Detach = const { Detach };
 }
 
+impl ThreadState {
+    #[inline]
+    fn place(&self) -> Place {
+        Place::from_bits(self.place.get())
+    }
+
+    #[inline]
+    fn irql(&self) -> Irql {
+        self.place().irql()
+    }
+
+    #[inline]
+    fn set_irql(&self, irql: Irql) {
+        // The IRQL is the least significant byte of the word: store that byte alone.
+        let offset = if cfg!(target_endian = "little") { 0 } else { 7 };
+        let byte = self.place.as_ptr().cast::<u8>().wrapping_add(offset);
+        // SAFETY: `byte` lies inside this thread's own word, which nothing borrows (a Cell
+        // hands out copies), and a u8 needs no alignment.
+        unsafe { byte.write(irql) };
+    }
+
+    #[inline]
+    fn set_place(&self, place: Place) {
+        self.place.set(place.to_bits());
+    }
+
+    /// Recomputes the processor part of `place` after `home` or `owned` changed.
+    fn refresh_processor(&self) {
+        let processor = match self.owned.get() {
+            NO_PROCESSOR => self.home.get(),
+            owned => owned,
+        };
+        self.set_place(Place::new(self.irql(), processor));
+    }
+}
+
 /// Checks, when a thread exits, that it did not leave its processor raised.
 struct Detach;
 
 impl Drop for Detach {
     fn drop(&mut self) {
-        let irql = THREAD.try_with(|t| t.irql.get()).unwrap_or(PASSIVE_LEVEL);
+        let irql = THREAD.try_with(ThreadState::irql).unwrap_or(PASSIVE_LEVEL);
         if irql >= DISPATCH_LEVEL {
             let stop = BugCheck {
                 code: bugcheck::NDIS_RWLOCK_VIOLATION,
@@ -298,6 +335,7 @@ fn attach(t: &ThreadState) {
         .set(m.next_identity.fetch_add(1, Ordering::Relaxed));
     let n = u32::try_from(m.processors.len()).unwrap_or(u32::MAX);
     t.home.set(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
+    t.refresh_processor();
     DETACH.with(|_| {});
 }
 
@@ -321,7 +359,7 @@ pub fn processor_owner(index: u32) -> Option<usize> {
 }
 
 fn check_affinity(processor: u32) {
-    let irql = with_thread(|t| t.irql.get());
+    let irql = with_thread(ThreadState::irql);
     if processor >= processor_count() || irql >= DISPATCH_LEVEL {
         Sim::bug_check(
             bugcheck::NDIS_RWLOCK_VIOLATION,
@@ -334,11 +372,18 @@ fn check_affinity(processor: u32) {
 /// `DISPATCH_LEVEL` inside `f` runs there. Call below `DISPATCH_LEVEL`.
 pub fn run_on<R>(processor: u32, f: impl FnOnce() -> R) -> R {
     check_affinity(processor);
-    let old = with_thread(|t| t.home.replace(processor));
+    let old = with_thread(|t| {
+        let old = t.home.replace(processor);
+        t.refresh_processor();
+        old
+    });
     struct Restore(u32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            THREAD.with(|t| t.home.set(self.0));
+            THREAD.with(|t| {
+                t.home.set(self.0);
+                t.refresh_processor();
+            });
         }
     }
     let _restore = Restore(old);
@@ -384,10 +429,11 @@ impl Drop for Dedication {
     fn drop(&mut self) {
         with_thread(|t| {
             if t.dedicated.replace(false) {
-                if t.irql.get() < DISPATCH_LEVEL {
+                if t.irql() < DISPATCH_LEVEL {
                     release_processor(t);
                 } // else: the processor is released when the thread lowers.
                 t.home.set(self.old_home);
+                t.refresh_processor();
             }
         });
     }
@@ -423,13 +469,16 @@ fn acquire_processor(t: &ThreadState) {
     }
     p.owner.store(t.identity.get(), Ordering::Relaxed);
     t.owned.set(index);
+    t.refresh_processor();
 }
 
+#[inline(never)]
 fn release_processor(t: &ThreadState) {
     let index = t.owned.replace(NO_PROCESSOR);
     if index == NO_PROCESSOR {
         return;
     }
+    t.refresh_processor();
     let p = &machine().processors[index as usize];
     p.owner.store(0, Ordering::Relaxed);
     let serving = p.serving.fetch_add(1, Ordering::SeqCst) + 1;
@@ -442,9 +491,14 @@ fn release_processor(t: &ThreadState) {
     }
 }
 
+/// Milliseconds since boot, as the clock thread last stored them (it starts with the machine,
+/// which every thread attaches to before it can raise).
+#[inline]
 fn now_ms() -> u64 {
-    machine().now_ms.load(Ordering::Relaxed)
+    NOW_MS.load(Ordering::Relaxed)
 }
+
+static NOW_MS: AtomicU64 = AtomicU64::new(0);
 
 fn watchdog_limit(t: &ThreadState) -> u64 {
     match t.watchdog_ms.get() {
@@ -453,6 +507,7 @@ fn watchdog_limit(t: &ThreadState) -> u64 {
     }
 }
 
+#[inline(never)]
 fn check_watchdog(t: &ThreadState) {
     let elapsed = now_ms().saturating_sub(t.dispatch_since_ms.get());
     let limit = watchdog_limit(t);
@@ -466,10 +521,10 @@ fn check_watchdog(t: &ThreadState) {
 
 /// Puts the thread back to a clean state after a bug check, so the machine stays usable.
 fn reset_after_stop(t: &ThreadState) {
-    if t.irql.get() >= DISPATCH_LEVEL && !t.dedicated.get() {
+    if t.irql() >= DISPATCH_LEVEL && !t.dedicated.get() {
         release_processor(t);
     }
-    t.irql.set(PASSIVE_LEVEL);
+    t.set_irql(PASSIVE_LEVEL);
     t.apc_disable.set(0);
     t.stopping.set(true);
 }
@@ -525,74 +580,119 @@ mod host_barrier {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn raise_to_lower(old: Irql, new: Irql) -> ! {
+    Sim::bug_check(
+        bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::RAISE_TO_LOWER,
+            usize::from(old),
+            usize::from(new),
+            0,
+        ],
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn lower_to_higher(old: Irql, new: Irql) -> ! {
+    Sim::bug_check(
+        bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::LOWER_TO_HIGHER,
+            usize::from(old),
+            usize::from(new),
+            0,
+        ],
+    )
+}
+
+/// A raise to `new` (DISPATCH_LEVEL or above) from below by a thread that is not dedicated:
+/// attach if needed, wait for the home processor. Returns the old IRQL.
+#[inline(never)]
+fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
+    if t.identity.get() == 0 {
+        attach(t);
+    }
+    let old = t.irql();
+    acquire_processor(t);
+    t.dispatch_since_ms.set(now_ms());
+    t.set_irql(new);
+    old
+}
+
+/// A lower from DISPATCH_LEVEL or above to `new` below it, when the thread is not dedicated
+/// or the clock moved since it rose: check the watchdog, give the processor back.
+#[inline(never)]
+fn lower_below_dispatch(t: &ThreadState, new: Irql) {
+    check_watchdog(t);
+    t.set_irql(new);
+    if !t.dedicated.get() {
+        release_processor(t);
+    }
+}
+
 // SAFETY: a thread at DISPATCH_LEVEL or above owns its processor (ticket lock) and keeps the
 // index until it lowers; the spin lock is a compare-exchange lock with acquire/release
 // ordering; bug_check panics and never returns.
 unsafe impl Kernel for Sim {
     #[inline]
     fn current_irql() -> Irql {
-        with_thread(|t| t.irql.get())
+        // A thread not attached yet runs at PASSIVE_LEVEL: no need to attach it.
+        THREAD.with(ThreadState::irql)
     }
 
     #[inline]
     unsafe fn raise_irql(new: Irql) -> Irql {
-        with_thread(|t| {
-            let old = t.irql.get();
+        THREAD.with(|t| {
+            let old = t.irql();
             if new < old {
-                Sim::bug_check(
-                    bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                    [
-                        verifier::RAISE_TO_LOWER,
-                        usize::from(old),
-                        usize::from(new),
-                        0,
-                    ],
-                );
+                raise_to_lower(old, new);
             }
             if old < DISPATCH_LEVEL && new >= DISPATCH_LEVEL {
                 if !t.dedicated.get() {
-                    acquire_processor(t);
+                    return raise_undedicated(t, new);
                 }
                 t.dispatch_since_ms.set(now_ms());
             }
-            t.irql.set(new);
+            t.set_irql(new);
             old
         })
     }
 
     #[inline]
     unsafe fn lower_irql(new: Irql) {
-        with_thread(|t| {
-            let old = t.irql.get();
+        THREAD.with(|t| {
+            let old = t.irql();
             if new > old {
-                Sim::bug_check(
-                    bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                    [
-                        verifier::LOWER_TO_HIGHER,
-                        usize::from(old),
-                        usize::from(new),
-                        0,
-                    ],
-                );
+                lower_to_higher(old, new);
             }
-            if old >= DISPATCH_LEVEL && new < DISPATCH_LEVEL {
-                check_watchdog(t);
-                t.irql.set(new);
-                if !t.dedicated.get() {
-                    release_processor(t);
-                }
-            } else {
-                t.irql.set(new);
+            // Within the clock's millisecond the watchdog cannot have expired.
+            if new < DISPATCH_LEVEL
+                && old >= DISPATCH_LEVEL
+                && (!t.dedicated.get() || now_ms() != t.dispatch_since_ms.get())
+            {
+                return lower_below_dispatch(t, new);
             }
+            t.set_irql(new);
         });
     }
 
     #[inline]
     fn current_processor() -> u32 {
-        with_thread(|t| match t.owned.get() {
-            NO_PROCESSOR => t.home.get(),
-            owned => owned,
-        })
+        let processor = THREAD.with(|t| t.place().processor());
+        if processor == NO_PROCESSOR {
+            return with_thread(|t| t.place().processor());
+        }
+        processor
+    }
+
+    #[inline]
+    fn current_place() -> Place {
+        // For a thread not attached yet the processor is NO_PROCESSOR; it is below
+        // DISPATCH_LEVEL, where the trait allows a placeholder.
+        THREAD.with(ThreadState::place)
     }
 
     fn max_processors() -> u32 {
@@ -642,7 +742,7 @@ unsafe impl Kernel for Sim {
     }
 
     fn acquire_spin_lock_at_dpc(lock: &KSpinLock) {
-        let (irql, me) = with_thread(|t| (t.irql.get(), t.identity.get()));
+        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
             Sim::bug_check(
                 bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
@@ -674,7 +774,7 @@ unsafe impl Kernel for Sim {
     }
 
     fn try_acquire_spin_lock_at_dpc(lock: &KSpinLock) -> bool {
-        let (irql, me) = with_thread(|t| (t.irql.get(), t.identity.get()));
+        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
             Sim::bug_check(
                 bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
@@ -700,7 +800,7 @@ unsafe impl Kernel for Sim {
     }
 
     unsafe fn release_spin_lock_from_dpc(lock: &KSpinLock) {
-        let (irql, me) = with_thread(|t| (t.irql.get(), t.identity.get()));
+        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
             Sim::bug_check(
                 bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
@@ -755,7 +855,7 @@ unsafe impl Kernel for Sim {
             if n % 64 == 0 {
                 // More simulated processors than host cores: let the thread we wait for run.
                 std::thread::yield_now();
-                if t.irql.get() >= DISPATCH_LEVEL {
+                if t.irql() >= DISPATCH_LEVEL {
                     check_watchdog(t);
                 }
             }
