@@ -3,17 +3,18 @@
 //! only inside `read_pair_<lock>` and subtracts a run of `N` pairs from a run of `2N` to count
 //! the instructions (and the locked instructions and fences) of one pair.
 //!
-//! Usage: `callgrind_pairs <lock> <pairs>`, or `callgrind_pairs --list`. Prints the wrapper's
-//! name and runtime address (`wrapper read_pair_<name> 0x...`): the script collects inside
-//! that function and relocates the disassembly of this (position-independent) executable
-//! with the address. The two `RwLockEx` modes share their wrappers (the mode is read at run
-//! time).
+//! Usage: `callgrind_pairs <lock> <pairs>`, `callgrind_pairs --list`, or
+//! `callgrind_pairs --time [rounds] [pairs]`, which times every wrapper natively in
+//! interleaved rounds and prints the median nanoseconds per pair. A run prints the wrapper's
+//! name and address (`wrapper read_pair_<name> 0x...`): the script collects inside that
+//! function. The two `RwLockEx` modes share their wrappers (the mode is read at run time).
 //!
 //! Every wrapper takes one shared acquisition of a lock that nobody else holds, reads the
 //! protected `u64` and releases; the simulated thread is bound to processor 0
 //! (`sim::dedicate`), as in the benchmarks.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use ndis_rwlock::kernel::{AtDispatch, DispatchGuard};
 use ndis_rwlock::rwlock_ex::{
@@ -105,22 +106,137 @@ const LOCKS: &[&str] = &[
     "spin",
 ];
 
-fn announce(name: &str, address: *const ()) {
-    println!("wrapper read_pair_{name} {address:p}");
-}
-
-/// Calls `pair` `n` times through an opaque function pointer.
-fn repeat<A: Copy, B: Copy>(n: u64, pair: fn(A, B) -> u64, a: A, b: B) {
-    let pair = black_box(pair);
-    for _ in 0..n {
-        black_box(pair(black_box(a), black_box(b)));
+fn announce(show: bool, name: &str, address: *const ()) {
+    if show {
+        println!("wrapper read_pair_{name} {address:p}");
     }
 }
 
-fn repeat1<A: Copy>(n: u64, pair: fn(A) -> u64, a: A) {
+/// Calls `pair` `n` times through an opaque function pointer; returns the time taken.
+fn repeat<A: Copy, B: Copy>(n: u64, pair: fn(A, B) -> u64, a: A, b: B) -> Duration {
     let pair = black_box(pair);
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(pair(black_box(a), black_box(b)));
+    }
+    start.elapsed()
+}
+
+fn repeat1<A: Copy>(n: u64, pair: fn(A) -> u64, a: A) -> Duration {
+    let pair = black_box(pair);
+    let start = Instant::now();
     for _ in 0..n {
         black_box(pair(black_box(a)));
+    }
+    start.elapsed()
+}
+
+fn make_ex(name: &str) -> RwLockEx<u64> {
+    let asymmetric = name.contains("asym");
+    let lock = if asymmetric {
+        RwLockEx::new_asymmetric(7u64)
+    } else {
+        RwLockEx::new(7u64)
+    }
+    .expect("the simulated pool has room");
+    assert_eq!(
+        lock.is_asymmetric(),
+        asymmetric,
+        "the mode this row measures"
+    );
+    lock
+}
+
+/// Runs `n` pairs of lock `name` on a fresh lock; returns the time the loop took.
+fn run(name: &str, n: u64, show: bool) -> Duration {
+    match name {
+        "rwlock_ex_dispatch" | "rwlock_ex_asym_dispatch" => {
+            let lock = make_ex(name);
+            let raised: DispatchGuard = DispatchGuard::raise();
+            // The mode is read at run time: both rows share one wrapper.
+            let pair: fn(&RwLockEx<u64>, &AtDispatch) -> u64 = read_pair_rwlock_ex_dispatch;
+            announce(show, "rwlock_ex_dispatch", pair as *const ());
+            repeat(n, pair, &lock, raised.token())
+        }
+        "rwlock_ex_passive" | "rwlock_ex_asym_passive" => {
+            let lock = make_ex(name);
+            let pair: fn(&RwLockEx<u64>) -> u64 = read_pair_rwlock_ex_passive;
+            announce(show, "rwlock_ex_passive", pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "ndis_c_dispatch" | "ndis_c_passive" => {
+            let lock = NdisAllocateRWLock(std::ptr::null_mut());
+            assert!(!lock.is_null(), "the simulated pool has room");
+            let data = 7u64;
+            let took = if name == "ndis_c_dispatch" {
+                let _raised: DispatchGuard = DispatchGuard::raise();
+                let pair: fn(*mut NdisRwLockEx, &u64) -> u64 = read_pair_ndis_c_dispatch;
+                announce(show, name, pair as *const ());
+                repeat(n, pair, lock, &data)
+            } else {
+                let pair: fn(*mut NdisRwLockEx, &u64) -> u64 = read_pair_ndis_c_passive;
+                announce(show, name, pair as *const ());
+                repeat(n, pair, lock, &data)
+            };
+            // SAFETY: allocated above, released by every pair, not used afterwards.
+            unsafe { NdisFreeRWLock(lock) };
+            took
+        }
+        "std" => {
+            let lock = std::sync::RwLock::new(7u64);
+            let pair: fn(&std::sync::RwLock<u64>) -> u64 = read_pair_std;
+            announce(show, name, pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "parking_lot" => {
+            let lock = parking_lot::RwLock::new(7u64);
+            let pair: fn(&parking_lot::RwLock<u64>) -> u64 = read_pair_parking_lot;
+            announce(show, name, pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "crossbeam_sharded" => {
+            let lock = crossbeam_utils::sync::ShardedLock::new(7u64);
+            let pair: fn(&crossbeam_utils::sync::ShardedLock<u64>) -> u64 =
+                read_pair_crossbeam_sharded;
+            announce(show, name, pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "spin" => {
+            let lock = spin::RwLock::new(7u64);
+            let pair: fn(&spin::RwLock<u64>) -> u64 = read_pair_spin;
+            announce(show, name, pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        other => panic!("unknown lock {other}; `--list` lists them"),
+    }
+}
+
+/// `--time`: every wrapper, natively, in interleaved rounds; the median ns per pair.
+fn time_all(rounds: usize, pairs: u64) {
+    let mut samples = vec![Vec::new(); LOCKS.len()];
+    for round in 0..rounds {
+        for offset in 0..LOCKS.len() {
+            // Rotate the order from round to round.
+            let index = (offset + round) % LOCKS.len();
+            let took = run(LOCKS[index], pairs, false);
+            samples[index].push(took.as_secs_f64() * 1e9 / pairs as f64);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = samples.iter_mut().map(median).collect();
+    let parking_lot = LOCKS
+        .iter()
+        .position(|&l| l == "parking_lot")
+        .map_or(f64::NAN, |i| medians[i]);
+    println!(
+        "{:<28} {:>10} {:>16}",
+        "lock (read acquire+release)", "ns/pair", "vs parking_lot"
+    );
+    for (lock, m) in LOCKS.iter().zip(&medians) {
+        println!("{lock:<28} {m:>10.2} {:>15.2}x", m / parking_lot);
     }
 }
 
@@ -133,83 +249,15 @@ fn main() {
         }
         return;
     }
-    let n: u64 = args
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("usage: callgrind_pairs <lock> <pairs> | --list"));
+    let mut number = || args.next().and_then(|v| v.parse::<u64>().ok());
     let _bound = sim::dedicate(0);
-    match name.as_str() {
-        "rwlock_ex_dispatch" | "rwlock_ex_asym_dispatch" => {
-            let asymmetric = name.contains("asym");
-            let lock = if asymmetric {
-                RwLockEx::new_asymmetric(7u64)
-            } else {
-                RwLockEx::new(7u64)
-            }
-            .expect("the simulated pool has room");
-            assert_eq!(
-                lock.is_asymmetric(),
-                asymmetric,
-                "the mode this row measures"
-            );
-            let raised: DispatchGuard = DispatchGuard::raise();
-            // The mode is read at run time: both rows share one wrapper.
-            let pair: fn(&RwLockEx<u64>, &AtDispatch) -> u64 = read_pair_rwlock_ex_dispatch;
-            announce("rwlock_ex_dispatch", pair as *const ());
-            repeat(n, pair, &lock, raised.token());
-        }
-        "rwlock_ex_passive" | "rwlock_ex_asym_passive" => {
-            let asymmetric = name.contains("asym");
-            let lock = if asymmetric {
-                RwLockEx::new_asymmetric(7u64)
-            } else {
-                RwLockEx::new(7u64)
-            }
-            .expect("the simulated pool has room");
-            assert_eq!(
-                lock.is_asymmetric(),
-                asymmetric,
-                "the mode this row measures"
-            );
-            let pair: fn(&RwLockEx<u64>) -> u64 = read_pair_rwlock_ex_passive;
-            announce("rwlock_ex_passive", pair as *const ());
-            repeat1(n, pair, &lock);
-        }
-        "ndis_c_dispatch" | "ndis_c_passive" => {
-            let lock = NdisAllocateRWLock(std::ptr::null_mut());
-            assert!(!lock.is_null(), "the simulated pool has room");
-            let data = 7u64;
-            if name == "ndis_c_dispatch" {
-                let _raised: DispatchGuard = DispatchGuard::raise();
-                announce(&name, read_pair_ndis_c_dispatch as *const ());
-                repeat(n, read_pair_ndis_c_dispatch, lock, &data);
-            } else {
-                announce(&name, read_pair_ndis_c_passive as *const ());
-                repeat(n, read_pair_ndis_c_passive, lock, &data);
-            }
-            // SAFETY: allocated above, released by every pair, not used afterwards.
-            unsafe { NdisFreeRWLock(lock) };
-        }
-        "std" => {
-            let lock = std::sync::RwLock::new(7u64);
-            announce(&name, read_pair_std as *const ());
-            repeat1(n, read_pair_std, &lock);
-        }
-        "parking_lot" => {
-            let lock = parking_lot::RwLock::new(7u64);
-            announce(&name, read_pair_parking_lot as *const ());
-            repeat1(n, read_pair_parking_lot, &lock);
-        }
-        "crossbeam_sharded" => {
-            let lock = crossbeam_utils::sync::ShardedLock::new(7u64);
-            announce(&name, read_pair_crossbeam_sharded as *const ());
-            repeat1(n, read_pair_crossbeam_sharded, &lock);
-        }
-        "spin" => {
-            let lock = spin::RwLock::new(7u64);
-            announce(&name, read_pair_spin as *const ());
-            repeat1(n, read_pair_spin, &lock);
-        }
-        other => panic!("unknown lock {other}; `--list` lists them"),
+    if name == "--time" {
+        let rounds = number().unwrap_or(9);
+        let pairs = number().unwrap_or(5_000_000);
+        time_all(usize::try_from(rounds).unwrap_or(9).max(1), pairs.max(1));
+        return;
     }
+    let n = number()
+        .unwrap_or_else(|| panic!("usage: callgrind_pairs <lock> <pairs> | --list | --time"));
+    run(&name, n, true);
 }

@@ -6,9 +6,11 @@
 # read acquisition. For every lock this script runs the program twice under callgrind,
 # collecting only inside the wrapper (and what it calls), with N and 2N pairs; the difference
 # divided by N is the cost of one pair with the loop and every one-time cost removed. Locked
-# instructions (a `lock` prefix, or `xchg` with memory, which is implicitly locked) and fences
-# (`mfence`) are found in the disassembly (objdump) of every object that ran and weighted with
-# callgrind's per-instruction counts.
+# read-modify-write instructions (a `lock` prefix, or `xchg` with memory, which is implicitly
+# locked) and fences (`mfence`, or `lock or $0,(%rsp)`, which is how Rust's fence(SeqCst)
+# compiles on x86-64: a locked instruction on the thread's own stack line) are found in the
+# disassembly (objdump) of every object that ran and weighted with callgrind's per-instruction
+# counts.
 #
 # Usage: scripts/callgrind.sh [pairs]   (default 20000; needs valgrind, objdump, awk)
 # Also `cargo make callgrind`.
@@ -36,7 +38,9 @@ locked_of() {
             /^ *[0-9a-f]+:\t/ {
                 addr = $1; sub(":", "", addr); sub(/^0+/, "", addr)
                 line = $0; sub(/^[^\t]*\t/, "", line)
-                if (line ~ /^lock /) print addr, "locked"
+                # `lock or $0,(%rsp)`: how Rust emits a full fence (fence(SeqCst)) on x86-64.
+                if (line ~ /^lock +orl? +\$0x0,.*\(%rsp\)/) print addr, "fence"
+                else if (line ~ /^lock /) print addr, "locked"
                 else if (line ~ /^xchg/ && line ~ /\(/) print addr, "locked"
                 else if (line ~ /^mfence/) print addr, "fence"
             }' >"$out"

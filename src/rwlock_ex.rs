@@ -321,9 +321,36 @@ pub unsafe fn acquire_read<K: Kernel>(
     let me = K::current_processor();
     // SAFETY: `enter` brought us to DISPATCH_LEVEL; the release lowers only after the
     // matching release_read.
-    unsafe { rwcore::acquire_read::<K, _>(lock, me, false) };
+    if let Err(writer) = unsafe { rwcore::acquire_read_fast::<K, _>(lock, me) } {
+        // SAFETY: as above; the fast path raised our count by one; `state` is non-null.
+        return unsafe { acquire_read_contended(lock, state, flags, entry, me, writer) };
+    }
     let value = record(entry, STATE_READ, lock.address_bits(), flags, me);
     // SAFETY: `state` is non-null (checked) and points to three writable bytes.
+    unsafe { state.write(value) };
+}
+
+/// The rest of [`acquire_read`] when its fast path met a writer (or recursion). A read
+/// inside this processor's own write is allowed here and recorded as a read, like any other.
+///
+/// # Safety
+///
+/// The caller runs at `DISPATCH_LEVEL` on processor `me` (entered as `entry`), and
+/// `acquire_read_fast` found writer word `writer` after raising `me`'s count by one; `state`
+/// is non-null and writable.
+#[inline(never)]
+unsafe fn acquire_read_contended<K: Kernel>(
+    lock: &NdisRwLockEx<K>,
+    state: *mut LockStateEx,
+    flags: u8,
+    entry: Entry,
+    me: u32,
+    writer: usize,
+) {
+    // SAFETY: the caller's contract.
+    unsafe { rwcore::acquire_read_contended::<K, _>(lock, me, writer, false) };
+    let value = record(entry, STATE_READ, lock.address_bits(), flags, me);
+    // SAFETY: `state` is non-null and points to three writable bytes.
     unsafe { state.write(value) };
 }
 
@@ -365,6 +392,44 @@ pub unsafe fn release<K: Kernel>(lock: *mut NdisRwLockEx<K>, state: *mut LockSta
     let lock = unsafe { checked(lock, state) };
     // SAFETY: non-null (checked), three readable bytes.
     let value = unsafe { state.read() };
+    let place = K::current_place();
+    let me = place.processor();
+    // The common case, a read released where it was taken, with every check `release_any`
+    // makes for it folded into one test; anything else takes the general path.
+    if value.lock_state != STATE_READ | lock.address_bits()
+        || value.old_irql > DISPATCH_LEVEL
+        || place.irql() != DISPATCH_LEVEL
+        || (me & 0x7F) as u8 != value.flags >> 1
+    {
+        // SAFETY: the caller's contract; `state` holds `value`.
+        return unsafe { release_any(lock, state, value) };
+    }
+    // SAFETY: the state says this processor holds a read acquisition; release_read
+    // bug-checks if its count says otherwise.
+    unsafe { rwcore::release_read::<K, _>(lock, me) };
+    let lock_state = state
+        .cast::<u8>()
+        .wrapping_add(core::mem::offset_of!(LockStateEx, lock_state));
+    // SAFETY: `state` is non-null (checked) and writable; only `LockState` changes.
+    unsafe { lock_state.write(0) };
+    if value.flags & NDIS_RWL_AT_DISPATCH_LEVEL == 0 {
+        // SAFETY: the acquisition is released; `old_irql` was checked to be <= DISPATCH_LEVEL.
+        unsafe { rwcore::leave::<K>(Entry::Raised(value.old_irql)) };
+    }
+}
+
+/// [`release`] of any acquisition, with every check in order.
+///
+/// # Safety
+///
+/// `state` is non-null and points to the three bytes an acquire of `lock` filled, which hold
+/// `value`.
+#[inline(never)]
+unsafe fn release_any<K: Kernel>(
+    lock: &NdisRwLockEx<K>,
+    state: *mut LockStateEx,
+    value: LockStateEx,
+) {
     let kind = value.lock_state & STATE_KIND_MASK;
     if value.lock_state & !STATE_KIND_MASK != lock.address_bits()
         || !matches!(kind, STATE_READ | STATE_WRITE | STATE_RECURSIVE_WRITE)

@@ -87,42 +87,31 @@ impl ExPushLock {
     }
 }
 
-/// Where the current thread runs: its IRQL and processor index in one word, so that a lock can
-/// record both when it acquires and check both with one comparison when it releases.
+/// Where the current thread runs: its IRQL and processor index, which a lock records when it
+/// acquires and compares when it releases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Place(u64);
+pub struct Place {
+    irql: Irql,
+    processor: u32,
+}
 
 impl Place {
     /// The place of a thread at `irql` on processor `processor`.
     #[inline]
     pub const fn new(irql: Irql, processor: u32) -> Self {
-        Self(((processor as u64) << 8) | irql as u64)
+        Self { irql, processor }
     }
 
     /// The IRQL.
     #[inline]
     pub const fn irql(self) -> Irql {
-        self.0 as Irql
+        self.irql
     }
 
     /// The processor index.
     #[inline]
     pub const fn processor(self) -> u32 {
-        (self.0 >> 8) as u32
-    }
-
-    /// The packed word: the IRQL in the least significant byte, the processor above it.
-    #[cfg(not(windows))]
-    #[inline]
-    pub(crate) const fn to_bits(self) -> u64 {
-        self.0
-    }
-
-    /// The place whose packed word is `bits` (see [`Place::to_bits`]).
-    #[cfg(not(windows))]
-    #[inline]
-    pub(crate) const fn from_bits(bits: u64) -> Self {
-        Self(bits)
+        self.processor
     }
 }
 

@@ -227,15 +227,18 @@ const NO_PROCESSOR: u32 = u32::MAX;
 
 struct ThreadState {
     identity: Cell<usize>,
-    /// The IRQL, and the processor `current_processor` reports: the owned one, else the home
-    /// one, or NO_PROCESSOR until the thread is attached. One word, read by every lock
-    /// operation (see `Kernel::current_place`): `Place::to_bits`.
-    place: Cell<u64>,
+    /// The IRQL. Raising and lowering store it whole, never derived from what they load, so
+    /// that a raise/lower/raise sequence is not one chain of store-to-load forwards.
+    irql: Cell<Irql>,
+    /// The processor `current_processor` reports: the owned one, else the home one, or
+    /// NO_PROCESSOR until the thread is attached.
+    processor: Cell<u32>,
     home: Cell<u32>,
     /// The processor owned while at DISPATCH_LEVEL or above, or NO_PROCESSOR.
     owned: Cell<u32>,
     dedicated: Cell<bool>,
-    /// `now_ms()` when the thread last rose to DISPATCH_LEVEL (for the DPC watchdog).
+    /// `now_ms()` when the thread last rose to DISPATCH_LEVEL (for the DPC watchdog), with
+    /// `SLOW_LOWER` set when the next lower below DISPATCH_LEVEL must give the processor back.
     dispatch_since_ms: Cell<u64>,
     watchdog_ms: Cell<u64>,
     spins: Cell<u32>,
@@ -250,7 +253,8 @@ thread_local! {
     static THREAD: ThreadState = const {
         ThreadState {
             identity: Cell::new(0),
-            place: Cell::new(Place::new(PASSIVE_LEVEL, NO_PROCESSOR).to_bits()),
+            irql: Cell::new(PASSIVE_LEVEL),
+            processor: Cell::new(NO_PROCESSOR),
             home: Cell::new(0),
             owned: Cell::new(NO_PROCESSOR),
             dedicated: Cell::new(false),
@@ -268,36 +272,26 @@ thread_local! {
 impl ThreadState {
     #[inline]
     fn place(&self) -> Place {
-        Place::from_bits(self.place.get())
+        Place::new(self.irql.get(), self.processor.get())
     }
 
     #[inline]
     fn irql(&self) -> Irql {
-        self.place().irql()
+        self.irql.get()
     }
 
     #[inline]
     fn set_irql(&self, irql: Irql) {
-        // The IRQL is the least significant byte of the word: store that byte alone.
-        let offset = if cfg!(target_endian = "little") { 0 } else { 7 };
-        let byte = self.place.as_ptr().cast::<u8>().wrapping_add(offset);
-        // SAFETY: `byte` lies inside this thread's own word, which nothing borrows (a Cell
-        // hands out copies), and a u8 needs no alignment.
-        unsafe { byte.write(irql) };
+        self.irql.set(irql);
     }
 
-    #[inline]
-    fn set_place(&self, place: Place) {
-        self.place.set(place.to_bits());
-    }
-
-    /// Recomputes the processor part of `place` after `home` or `owned` changed.
+    /// Recomputes `processor` after `home` or `owned` changed.
     fn refresh_processor(&self) {
         let processor = match self.owned.get() {
             NO_PROCESSOR => self.home.get(),
             owned => owned,
         };
-        self.set_place(Place::new(self.irql(), processor));
+        self.processor.set(processor);
     }
 }
 
@@ -431,7 +425,11 @@ impl Drop for Dedication {
             if t.dedicated.replace(false) {
                 if t.irql() < DISPATCH_LEVEL {
                     release_processor(t);
-                } // else: the processor is released when the thread lowers.
+                } else {
+                    // The processor is released when the thread lowers.
+                    t.dispatch_since_ms
+                        .set(t.dispatch_since_ms.get() | SLOW_LOWER);
+                }
                 t.home.set(self.old_home);
                 t.refresh_processor();
             }
@@ -509,7 +507,7 @@ fn watchdog_limit(t: &ThreadState) -> u64 {
 
 #[inline(never)]
 fn check_watchdog(t: &ThreadState) {
-    let elapsed = now_ms().saturating_sub(t.dispatch_since_ms.get());
+    let elapsed = now_ms().saturating_sub(t.dispatch_since_ms.get() & !SLOW_LOWER);
     let limit = watchdog_limit(t);
     if elapsed > limit {
         Sim::bug_check(
@@ -608,6 +606,13 @@ fn lower_to_higher(old: Irql, new: Irql) -> ! {
     )
 }
 
+/// `current_processor` of a thread not attached yet: attaches it.
+#[cold]
+#[inline(never)]
+fn attached_processor() -> u32 {
+    with_thread(|t| t.processor.get())
+}
+
 /// A raise to `new` (DISPATCH_LEVEL or above) from below by a thread that is not dedicated:
 /// attach if needed, wait for the home processor. Returns the old IRQL.
 #[inline(never)]
@@ -617,10 +622,14 @@ fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
     }
     let old = t.irql();
     acquire_processor(t);
-    t.dispatch_since_ms.set(now_ms());
+    t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
     t.set_irql(new);
     old
 }
+
+/// Set in `ThreadState::dispatch_since_ms` when the next lower below DISPATCH_LEVEL has more
+/// to do than restore the IRQL: the thread is not dedicated, so it gives its processor back.
+const SLOW_LOWER: u64 = 1 << 63;
 
 /// A lower from DISPATCH_LEVEL or above to `new` below it, when the thread is not dedicated
 /// or the clock moved since it rose: check the watchdog, give the processor back.
@@ -668,10 +677,11 @@ unsafe impl Kernel for Sim {
             if new > old {
                 lower_to_higher(old, new);
             }
-            // Within the clock's millisecond the watchdog cannot have expired.
-            if new < DISPATCH_LEVEL
-                && old >= DISPATCH_LEVEL
-                && (!t.dedicated.get() || now_ms() != t.dispatch_since_ms.get())
+            // A dedicated thread lowering within the clock's millisecond has nothing else to
+            // do (the watchdog cannot have expired); `SLOW_LOWER` makes the others differ.
+            if old >= DISPATCH_LEVEL
+                && new < DISPATCH_LEVEL
+                && now_ms() != t.dispatch_since_ms.get()
             {
                 return lower_below_dispatch(t, new);
             }
@@ -681,9 +691,9 @@ unsafe impl Kernel for Sim {
 
     #[inline]
     fn current_processor() -> u32 {
-        let processor = THREAD.with(|t| t.place().processor());
+        let processor = THREAD.with(|t| t.processor.get());
         if processor == NO_PROCESSOR {
-            return with_thread(|t| t.place().processor());
+            return attached_processor();
         }
         processor
     }
