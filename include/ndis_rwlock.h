@@ -82,6 +82,32 @@ VOID NDIS_RWLOCK_API KeBugCheckEx(ULONG BugCheckCode, ULONG_PTR P1, ULONG_PTR P2
 /* ---- Push locks (section: push locks) ---------------------------------------------------- */
 
 /* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
+/* Opaque: allocated by NdisAllocateRWLock, only ever handled through a pointer. */
+typedef struct _NDIS_RW_LOCK_EX NDIS_RW_LOCK_EX, *PNDIS_RW_LOCK_EX;
+
+/* Per-acquisition state on the caller's stack: exactly 3 bytes, alignment 1. */
+typedef struct _LOCK_STATE_EX {
+    KIRQL OldIrql;
+    UCHAR LockState;
+    UCHAR Flags;
+} LOCK_STATE_EX, *PLOCK_STATE_EX;
+
+#if defined(__cplusplus)
+static_assert(sizeof(LOCK_STATE_EX) == 3, "LOCK_STATE_EX is 3 bytes");
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(LOCK_STATE_EX) == 3, "LOCK_STATE_EX is 3 bytes");
+#endif
+
+/* The caller already runs at DISPATCH_LEVEL: the lock skips its IRQL test and raise. */
+#define NDIS_RWL_AT_DISPATCH_LEVEL 1
+
+PNDIS_RW_LOCK_EX NDIS_RWLOCK_API NdisAllocateRWLock(NDIS_HANDLE NdisHandle);
+VOID NDIS_RWLOCK_API NdisFreeRWLock(PNDIS_RW_LOCK_EX Lock);
+VOID NDIS_RWLOCK_API NdisAcquireRWLockRead(PNDIS_RW_LOCK_EX Lock, PLOCK_STATE_EX LockState,
+                                           UCHAR Flags);
+VOID NDIS_RWLOCK_API NdisAcquireRWLockWrite(PNDIS_RW_LOCK_EX Lock, PLOCK_STATE_EX LockState,
+                                            UCHAR Flags);
+VOID NDIS_RWLOCK_API NdisReleaseRWLock(PNDIS_RW_LOCK_EX Lock, PLOCK_STATE_EX LockState);
 
 /* ---- Legacy NDIS 5 reader/writer lock (section: NDIS_RW_LOCK) ---------------------------- */
 
