@@ -339,6 +339,34 @@ pub(crate) unsafe fn release_write<K: Kernel, S: RwStorage + ?Sized>(
     }
 }
 
+/// Whether processor `me`, the caller's, holds what a release would undo: a read acquisition
+/// (`write` is `None`), or the write lock at a depth that matches `write` (depth 0 for
+/// [`Kind::Write`], deeper for [`Kind::RecursiveWrite`]). Lets a caller that knows what the
+/// release is for (a `LOCK_STATE_EX`) reject a state that is no longer, or never was, live
+/// before [`release_read`] or [`release_write`] would misreport it.
+///
+/// Stable without synchronisation: only processor `me` changes its count, and only the owner
+/// changes the writer word while it owns it.
+#[inline]
+pub(crate) fn holds<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    write: Option<Kind>,
+) -> bool {
+    match write {
+        None => counter::<K, S>(storage, me).load(Ordering::Relaxed) != 0,
+        Some(kind) => {
+            let writer = storage.writer().load(Ordering::Relaxed);
+            let depth = writer >> DEPTH_SHIFT;
+            owner_of(writer) == owner_value(me)
+                && match kind {
+                    Kind::Write => depth == 0,
+                    Kind::RecursiveWrite => depth > 0,
+                }
+        }
+    }
+}
+
 /// A snapshot of a lock's state, in the spirit of `!ndiskd.ndisrwlock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {

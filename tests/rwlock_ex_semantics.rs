@@ -22,18 +22,20 @@ type K = DefaultKernel;
 /// Every test of this binary boots the same machine.
 const PROCESSORS: u32 = 4;
 
-/// Tests that look at the pool take this exclusively; all others share it, so that no other
-/// test allocates (and reuses an address) while a pool test watches.
-static POOL_GATE: RwLock<()> = RwLock::new(());
+/// Tests that look at the pool, and tests whose threads wait for each other while they hold
+/// processors at DISPATCH_LEVEL, take this exclusively; all others share it. So no other test
+/// allocates (and reuses an address) while a pool test watches, and two tests never hold
+/// processors the other waits for (which could deadlock the simulated machine).
+static GATE: RwLock<()> = RwLock::new(());
 
 fn machine() -> RwLockReadGuard<'static, ()> {
     assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
-    POOL_GATE.read().unwrap_or_else(PoisonError::into_inner)
+    GATE.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn machine_exclusive() -> RwLockWriteGuard<'static, ()> {
+fn machine_alone() -> RwLockWriteGuard<'static, ()> {
     assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
-    POOL_GATE.write().unwrap_or_else(PoisonError::into_inner)
+    GATE.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn irql() -> Irql {
@@ -370,7 +372,7 @@ fn allocation_holding(address: usize) -> Option<sim::pool::Allocation> {
 
 #[test]
 fn allocate_accepts_null_and_real_handles_and_free_returns_the_pool() {
-    let _m = machine_exclusive();
+    let _m = machine_alone();
     let mut handle = 0u64;
     for ndis_handle in [std::ptr::null_mut(), (&raw mut handle).cast()] {
         let lock = NdisAllocateRWLock(ndis_handle);
@@ -394,7 +396,7 @@ fn allocate_accepts_null_and_real_handles_and_free_returns_the_pool() {
 
 #[test]
 fn allocate_returns_null_when_the_pool_is_exhausted() {
-    let _m = machine_exclusive();
+    let _m = machine_alone();
     let before = sim::pool::outstanding(RWLOCK_EX_TAG);
     sim::pool::fail_next_allocations(1);
     let lock = NdisAllocateRWLock(std::ptr::null_mut());
@@ -407,7 +409,7 @@ fn allocate_returns_null_when_the_pool_is_exhausted() {
 
 #[test]
 fn rwlock_ex_new_reports_alloc_error() {
-    let _m = machine_exclusive();
+    let _m = machine_alone();
     sim::pool::fail_next_allocations(1);
     let error = RwLockEx::<u32>::new(7).expect_err("the allocation fails");
     assert_eq!(error, AllocError);
@@ -422,7 +424,7 @@ fn rwlock_ex_new_reports_alloc_error() {
 
 #[test]
 fn rwlock_ex_lives_in_the_tagged_pool_and_into_inner_frees_it() {
-    let _m = machine_exclusive();
+    let _m = machine_alone();
     let lock = RwLockEx::<Vec<u32>>::new(vec![1, 2, 3]).expect("pool has room");
     let address = lock.as_raw() as usize;
     assert!(allocation_holding(address).is_some());
@@ -546,7 +548,7 @@ fn safe_try_on_a_free_lock_succeeds() {
 
 #[test]
 fn safe_try_fails_while_another_processor_writes() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = RwLockEx::<_>::new(0u32).expect("pool has room");
     let (held_tx, held_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -580,7 +582,7 @@ fn safe_try_fails_while_another_processor_writes() {
 
 #[test]
 fn safe_try_write_fails_while_another_processor_reads() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = RwLockEx::<_>::new(0u32).expect("pool has room");
     let (held_tx, held_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
@@ -663,7 +665,7 @@ fn c_and_safe_api_share_one_lock() {
 
 #[test]
 fn c_readers_on_every_processor_hold_the_lock_at_once() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = CLock::new();
     let inside = Barrier::new(PROCESSORS as usize + 1);
     let leave = Barrier::new(PROCESSORS as usize + 1);
@@ -698,7 +700,7 @@ fn c_readers_on_every_processor_hold_the_lock_at_once() {
 
 #[test]
 fn safe_readers_on_every_processor_hold_the_lock_at_once() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = RwLockEx::<_>::new([7u64; 4]).expect("pool has room");
     let inside = Barrier::new(PROCESSORS as usize + 1);
     let leave = Barrier::new(PROCESSORS as usize + 1);
@@ -777,7 +779,7 @@ fn writer_excludes(
 
 #[test]
 fn c_writer_excludes_readers_and_writers() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = CLock::new();
     let hold_write = |inside: &dyn Fn()| {
         let mut state = LockStateEx::default();
@@ -806,7 +808,7 @@ fn c_writer_excludes_readers_and_writers() {
 
 #[test]
 fn safe_writer_excludes_readers_and_writers() {
-    let _m = machine();
+    let _m = machine_alone();
     let lock = RwLockEx::<_>::new((0u64, 0u64)).expect("pool has room");
     let hold_write = |inside: &dyn Fn()| {
         let mut w = lock.write();
