@@ -17,14 +17,16 @@ use ndis_rwlock::kernel::{
     APC_LEVEL, DISPATCH_LEVEL, DefaultKernel, DispatchGuard, HIGH_LEVEL, Irql, Kernel,
     PASSIVE_LEVEL,
 };
-use ndis_rwlock::rwlock_ex::{
-    self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx,
-};
+use ndis_rwlock::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use ndis_rwlock::sim::{self, BugCheck, catch_bug_check, expect_bug_check};
 use ndis_rwlock::{Diagnostics, RwLockEx};
 
 type K = DefaultKernel;
 type Lock = *mut NdisRwLockEx<K>;
+/// `read` or `write` below.
+type Acquire = fn(Lock, *mut LockStateEx, u8);
+/// Something done to a safe lock.
+type Attempt = fn(&RwLockEx<u32>);
 
 /// Every test of this binary boots the same machine.
 const PROCESSORS: u32 = 4;
@@ -98,7 +100,9 @@ fn assert_free(lock: Lock) {
 
 /// The three state bytes as bug-check parameter 2 reports them.
 fn bytes(state: LockStateEx) -> usize {
-    usize::from(state.old_irql) | usize::from(state.lock_state) << 8 | usize::from(state.flags) << 16
+    usize::from(state.old_irql)
+        | usize::from(state.lock_state) << 8
+        | usize::from(state.flags) << 16
 }
 
 #[track_caller]
@@ -111,7 +115,11 @@ fn assert_rw(stop: BugCheck, subcode: usize, p2: usize, p3: usize, p4: usize) {
         },
         "got {stop}"
     );
-    assert_eq!(irql(), PASSIVE_LEVEL, "a bug check leaves the thread at PASSIVE_LEVEL");
+    assert_eq!(
+        irql(),
+        PASSIVE_LEVEL,
+        "a bug check leaves the thread at PASSIVE_LEVEL"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,10 +130,7 @@ fn null_lock() {
     let _m = machine();
     let mut state = LockStateEx::default();
     let at = (&raw mut state) as usize;
-    for (name, call) in [
-        ("read", read as fn(Lock, *mut LockStateEx, u8)),
-        ("write", write as fn(Lock, *mut LockStateEx, u8)),
-    ] {
+    for (name, call) in [("read", read as Acquire), ("write", write as Acquire)] {
         let stop = expect_bug_check(|| call(std::ptr::null_mut(), &mut state, 0));
         assert_rw(stop, rw::NULL_LOCK, at, 0, 0);
         let stop = expect_bug_check(|| call(std::ptr::null_mut(), std::ptr::null_mut(), 0));
@@ -176,7 +181,13 @@ fn undefined_flag_bits() {
                 raise(start);
                 let mut state = LockStateEx::default();
                 let stop = expect_bug_check(|| call(lock, &mut state, flags));
-                assert_rw(stop, rw::UNDEFINED_FLAGS, usize::from(flags), lock as usize, 0);
+                assert_rw(
+                    stop,
+                    rw::UNDEFINED_FLAGS,
+                    usize::from(flags),
+                    lock as usize,
+                    0,
+                );
                 assert_eq!(state, LockStateEx::default());
                 assert_free(lock);
             }
@@ -245,7 +256,13 @@ fn safe_acquire_above_dispatch() {
     for (name, attempt) in attempts {
         raise(HIGH_LEVEL);
         let stop = expect_bug_check(attempt);
-        assert_rw(stop, rw::ACQUIRE_ABOVE_DISPATCH, usize::from(HIGH_LEVEL), address, 0);
+        assert_rw(
+            stop,
+            rw::ACQUIRE_ABOVE_DISPATCH,
+            usize::from(HIGH_LEVEL),
+            address,
+            0,
+        );
         let d = lock.diagnostics();
         assert_eq!((d.readers, d.writer), (0, None), "{name}");
     }
@@ -291,7 +308,11 @@ fn release_with_garbage_state() {
             let stop = expect_bug_check(|| release(lock, &mut bad));
             assert_rw(stop, rw::BAD_LOCK_STATE, bytes(bad), lock as usize, 0);
             let d = diag(lock);
-            assert_eq!((d.readers, d.writer), (1, None), "the bad release changed nothing");
+            assert_eq!(
+                (d.readers, d.writer),
+                (1, None),
+                "the bad release changed nothing"
+            );
         }
         // The real acquisition still releases, and write state from a real write is fine too.
         raise(DISPATCH_LEVEL);
@@ -370,7 +391,11 @@ fn release_of_the_outer_write_before_the_recursive_one() {
         let stop = expect_bug_check(|| release(lock, &mut outer));
         assert_rw(stop, rw::BAD_LOCK_STATE, bytes(outer), lock as usize, 0);
         let d = diag(lock);
-        assert_eq!((d.writer, d.write_depth), (Some(0), 2), "nothing was released");
+        assert_eq!(
+            (d.writer, d.write_depth),
+            (Some(0), 2),
+            "nothing was released"
+        );
         // In order, both release.
         raise(DISPATCH_LEVEL);
         release(lock, &mut inner);
@@ -461,7 +486,13 @@ fn release_below_dispatch() {
                 acquire(lock, &mut state, 0);
                 lower(level);
                 let stop = expect_bug_check(|| release(lock, &mut state));
-                assert_rw(stop, rw::RELEASE_NOT_AT_DISPATCH, usize::from(level), lock as usize, 0);
+                assert_rw(
+                    stop,
+                    rw::RELEASE_NOT_AT_DISPATCH,
+                    usize::from(level),
+                    lock as usize,
+                    0,
+                );
                 assert!(diag(lock).readers + u64::from(diag(lock).write_depth) == 1);
                 // Back at DISPATCH_LEVEL on the same processor, the release works.
                 raise(DISPATCH_LEVEL);
@@ -484,7 +515,13 @@ fn release_above_dispatch() {
                 acquire(lock, &mut state, 0);
                 raise(level);
                 let stop = expect_bug_check(|| release(lock, &mut state));
-                assert_rw(stop, rw::RELEASE_NOT_AT_DISPATCH, usize::from(level), lock as usize, 0);
+                assert_rw(
+                    stop,
+                    rw::RELEASE_NOT_AT_DISPATCH,
+                    usize::from(level),
+                    lock as usize,
+                    0,
+                );
                 raise(DISPATCH_LEVEL);
                 release(lock, &mut state);
                 assert_free(lock);
@@ -647,7 +684,11 @@ fn read_to_write_promotion() {
             let stop = expect_bug_check(|| write(lock, &mut w, write_flags));
             assert_rw(stop, rw::READ_TO_WRITE_PROMOTION, lock as usize, 3, 0);
             let d = diag(lock);
-            assert_eq!((d.readers, d.writer), (reads as u64, None), "nothing was taken");
+            assert_eq!(
+                (d.readers, d.writer),
+                (reads as u64, None),
+                "nothing was taken"
+            );
             raise(DISPATCH_LEVEL);
             for state in states.iter_mut().rev() {
                 release(lock, state);
@@ -663,7 +704,7 @@ fn read_to_write_promotion() {
 fn safe_read_to_write_promotion() {
     let _m = machine();
     sim::run_on(0, || {
-        let attempts: [fn(&RwLockEx<u32>); 3] = [
+        let attempts: [Attempt; 3] = [
             |l| {
                 let _r = l.read();
                 drop(l.write());
@@ -682,7 +723,13 @@ fn safe_read_to_write_promotion() {
         for attempt in attempts {
             let lock = RwLockEx::<_>::new(0u32).expect("pool has room");
             let stop = expect_bug_check(|| attempt(&lock));
-            assert_rw(stop, rw::READ_TO_WRITE_PROMOTION, lock.as_raw() as usize, 0, 0);
+            assert_rw(
+                stop,
+                rw::READ_TO_WRITE_PROMOTION,
+                lock.as_raw() as usize,
+                0,
+                0,
+            );
             let d = lock.diagnostics();
             assert_eq!((d.readers, d.writer), (1, None));
             std::mem::forget(lock);
@@ -695,7 +742,7 @@ fn safe_aliasing_acquire_inside_own_write() {
     let _m = machine();
     sim::run_on(1, || {
         // (attempt, P4: 1 for a second write, 0 for a read)
-        let attempts: [(fn(&RwLockEx<u32>), usize); 5] = [
+        let attempts: [(Attempt, usize); 5] = [
             (
                 |l| {
                     let _w = l.write();
@@ -750,7 +797,7 @@ fn safe_acquire_inside_a_c_write_of_the_same_processor() {
     let _m = machine();
     sim::run_on(2, || {
         for (kind, attempt) in [
-            (0usize, (|l| drop(l.read())) as fn(&RwLockEx<u32>)),
+            (0usize, (|l| drop(l.read())) as Attempt),
             (1, |l| drop(l.write())),
         ] {
             let lock = RwLockEx::<_>::new(0u32).expect("pool has room");
@@ -868,7 +915,11 @@ fn assert_watchdog(stop: BugCheck, limit: Duration) {
     let limit = limit.as_millis() as usize;
     assert_eq!(stop.code, DPC_WATCHDOG_VIOLATION, "got {stop}");
     assert_eq!(stop.params[0], 1, "cumulative time at DISPATCH_LEVEL");
-    assert!(stop.params[1] > limit, "elapsed {} ms, limit {limit} ms", stop.params[1]);
+    assert!(
+        stop.params[1] > limit,
+        "elapsed {} ms, limit {limit} ms",
+        stop.params[1]
+    );
     assert_eq!(stop.params[2], limit);
     assert_eq!(irql(), PASSIVE_LEVEL);
 }
@@ -932,7 +983,7 @@ fn watchdog_stops_waiters_behind_a_long_writer() {
     let _m = machine_alone();
     let lock = alloc() as usize;
     let (stopped_tx, stopped_rx) = mpsc::channel::<BugCheck>();
-    let waiters: [(u32, fn(Lock, *mut LockStateEx, u8)); 2] = [(1, read), (2, write)];
+    let waiters: [(u32, Acquire); 2] = [(1, read), (2, write)];
     let mut held = Vec::new();
     thread::scope(|s| {
         for (p, acquire) in waiters {
@@ -969,7 +1020,11 @@ fn watchdog_stops_waiters_behind_a_long_writer() {
                     }
                 }
                 let d = diag(lock as Lock);
-                assert_eq!((d.readers, d.writer), (0, Some(0)), "the waiters left no trace");
+                assert_eq!(
+                    (d.readers, d.writer),
+                    (0, Some(0)),
+                    "the waiters left no trace"
+                );
                 release(lock as Lock, &mut state);
             });
         });

@@ -178,7 +178,11 @@ fn c_read_recursion_on_one_processor() {
         assert_eq!(diag.reading_processors.as_slice(), &[me]);
         for (i, state) in states.iter_mut().enumerate().skip(1).rev() {
             lock.release(state);
-            assert_eq!(irql(), DISPATCH_LEVEL, "inner release {i} keeps DISPATCH_LEVEL");
+            assert_eq!(
+                irql(),
+                DISPATCH_LEVEL,
+                "inner release {i} keeps DISPATCH_LEVEL"
+            );
             assert_eq!(lock.diag().readers, i as u64);
         }
         lock.release(&mut states[0]);
@@ -252,35 +256,15 @@ fn c_read_inside_own_write() {
         lock.release(&mut reads[1]);
         lock.release(&mut reads[0]);
         let diag = lock.diag();
-        assert_eq!((diag.writer, diag.write_depth, diag.readers), (Some(me), 1, 0));
+        assert_eq!(
+            (diag.writer, diag.write_depth, diag.readers),
+            (Some(me), 1, 0)
+        );
         lock.release(&mut write);
         assert_eq!(irql(), start);
         assert_free(&lock.diag());
         lower(PASSIVE_LEVEL);
     }
-}
-
-#[test]
-fn c_write_released_before_the_reads_inside_it_leaves_a_plain_read() {
-    let _m = machine();
-    let lock = CLock::new();
-    let mut write = LockStateEx::default();
-    let mut read = LockStateEx::default();
-    lock.write(&mut write, 0);
-    let me = K::current_processor();
-    lock.read(&mut read, 0);
-    lock.release(&mut write);
-    // The write state restores the IRQL it saved (PASSIVE), so the read is now held below
-    // DISPATCH_LEVEL: raise again to release it, on the same processor.
-    assert_eq!(irql(), PASSIVE_LEVEL);
-    let diag = lock.diag();
-    assert_eq!((diag.writer, diag.readers), (None, 1));
-    assert_eq!(diag.reading_processors.as_slice(), &[me]);
-    sim::run_on(me, || {
-        let _dispatch = DispatchGuard::<K>::raise();
-        lock.release(&mut read);
-    });
-    assert_free(&lock.diag());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +300,10 @@ fn canary_round(lock: &CLock, offset: usize, flags: u8) {
         // SAFETY: `base` points to the 24-byte buffer, which every access here goes through.
         let now = unsafe { base.cast::<[u8; 24]>().read() };
         for i in (0..24).filter(|i| !states.iter().any(|r| r.contains(i))) {
-            assert_eq!(now[i], pristine[i], "{what} wrote byte {i} (state at {offset})");
+            assert_eq!(
+                now[i], pristine[i],
+                "{what} wrote byte {i} (state at {offset})"
+            );
         }
     };
     // (name, outer is a write, inner is a write)
@@ -327,15 +314,14 @@ fn canary_round(lock: &CLock, offset: usize, flags: u8) {
     ];
     for (name, outer_write, inner_write) in kinds {
         for (state, write, flags) in [(outer, outer_write, flags), (inner, inner_write, 0)] {
+            let acquire = if write {
+                NdisAcquireRWLockWrite
+            } else {
+                NdisAcquireRWLockRead
+            };
             // SAFETY: each state is 3 bytes inside `buf`, the two do not overlap, and
             // LOCK_STATE_EX has alignment 1; the inner acquisition runs at DISPATCH_LEVEL.
-            unsafe {
-                if write {
-                    NdisAcquireRWLockWrite(lock.0, state, flags);
-                } else {
-                    NdisAcquireRWLockRead(lock.0, state, flags);
-                }
-            }
+            unsafe { acquire(lock.0, state, flags) };
         }
         check(&format!("acquire ({name})"));
         // SAFETY: the state filled by the inner acquisition above.
@@ -345,7 +331,14 @@ fn canary_round(lock: &CLock, offset: usize, flags: u8) {
         check(&format!("release ({name})"));
         assert_free(&lock.diag());
     }
-    assert_eq!(irql(), if flags == 0 { PASSIVE_LEVEL } else { DISPATCH_LEVEL });
+    assert_eq!(
+        irql(),
+        if flags == 0 {
+            PASSIVE_LEVEL
+        } else {
+            DISPATCH_LEVEL
+        }
+    );
 }
 
 #[test]
@@ -460,7 +453,10 @@ fn safe_read_and_write_restore_each_irql() {
             *guard += 1;
             assert_eq!(guard.processor(), K::current_processor());
             let diag = lock.diagnostics();
-            assert_eq!((diag.writer, diag.write_depth), (Some(guard.processor()), 1));
+            assert_eq!(
+                (diag.writer, diag.write_depth),
+                (Some(guard.processor()), 1)
+            );
         }
         assert_eq!(irql(), start);
         assert_free(&lock.diagnostics());
@@ -491,7 +487,11 @@ fn safe_at_dispatch_variants_skip_the_raise() {
             w.push('b');
             assert_eq!(irql(), DISPATCH_LEVEL);
         }
-        assert_eq!(irql(), DISPATCH_LEVEL, "an at-dispatch guard does not lower");
+        assert_eq!(
+            irql(),
+            DISPATCH_LEVEL,
+            "an at-dispatch guard does not lower"
+        );
         {
             let r = lock.read_at_dispatch(dispatch.token());
             let inner = lock.read_at_dispatch(dispatch.token());
@@ -569,7 +569,11 @@ fn safe_try_fails_while_another_processor_writes() {
             assert!(lock.try_write().is_none(), "a writer holds the lock");
             assert_eq!(irql(), PASSIVE_LEVEL);
             let diag = lock.diagnostics();
-            assert_eq!((diag.writer, diag.readers), (Some(0), 0), "failed tries leave no trace");
+            assert_eq!(
+                (diag.writer, diag.readers),
+                (Some(0), 0),
+                "failed tries leave no trace"
+            );
         });
         done_tx.send(()).expect("writer waits");
     });
@@ -598,10 +602,17 @@ fn safe_try_write_fails_while_another_processor_reads() {
         });
         held_rx.recv().expect("reader signals");
         sim::run_on(3, || {
-            assert!(lock.try_write().is_none(), "a reader on processor 2 holds the lock");
+            assert!(
+                lock.try_write().is_none(),
+                "a reader on processor 2 holds the lock"
+            );
             assert_eq!(irql(), PASSIVE_LEVEL);
             let diag = lock.diagnostics();
-            assert_eq!((diag.writer, diag.readers), (None, 1), "the failed try undid itself");
+            assert_eq!(
+                (diag.writer, diag.readers),
+                (None, 1),
+                "the failed try undid itself"
+            );
             let r = lock.try_read().expect("readers share");
             assert_eq!(lock.diag_readers(), 2);
             drop(r);
@@ -653,7 +664,10 @@ fn c_and_safe_api_share_one_lock() {
     // SAFETY: the lock is live.
     unsafe { NdisAcquireRWLockWrite(raw, &mut state, 0) };
     let diag = lock.diagnostics();
-    assert_eq!((diag.writer, diag.write_depth), (Some(K::current_processor()), 1));
+    assert_eq!(
+        (diag.writer, diag.write_depth),
+        (Some(K::current_processor()), 1)
+    );
     // SAFETY: the state just filled.
     unsafe { NdisReleaseRWLock(raw, &mut state) };
     assert_eq!(irql(), PASSIVE_LEVEL);
@@ -723,7 +737,10 @@ fn safe_readers_on_every_processor_hold_the_lock_at_once() {
         inside.wait();
         let diag = lock.diagnostics();
         assert_eq!(diag.readers, 2 * u64::from(PROCESSORS));
-        assert_eq!(diag.reading_processors.as_slice().len(), PROCESSORS as usize);
+        assert_eq!(
+            diag.reading_processors.as_slice().len(),
+            PROCESSORS as usize
+        );
         leave.wait();
     });
     assert_free(&lock.diagnostics());
@@ -764,13 +781,17 @@ fn writer_excludes(
         let id_tx_w = id_tx.clone();
         s.spawn(move || {
             sim::run_on(1, || {
-                id_tx.send((1, sim::thread_identity())).expect("holder waits");
+                id_tx
+                    .send((1, sim::thread_identity()))
+                    .expect("holder waits");
                 read_then_check(released);
             });
         });
         s.spawn(move || {
             sim::run_on(2, || {
-                id_tx_w.send((2, sim::thread_identity())).expect("holder waits");
+                id_tx_w
+                    .send((2, sim::thread_identity()))
+                    .expect("holder waits");
                 write_then_check(released);
             });
         });
@@ -790,7 +811,10 @@ fn c_writer_excludes_readers_and_writers() {
     let read_then_check = |released: &AtomicBool| {
         let mut state = LockStateEx::default();
         lock.read(&mut state, 0);
-        assert!(released.load(Ordering::SeqCst), "a reader got in beside the writer");
+        assert!(
+            released.load(Ordering::SeqCst),
+            "a reader got in beside the writer"
+        );
         // The contending writer may be waiting for us, but the holder is gone.
         assert_ne!(lock.diag().writer, Some(0));
         lock.release(&mut state);
@@ -818,7 +842,10 @@ fn safe_writer_excludes_readers_and_writers() {
     };
     let read_then_check = |released: &AtomicBool| {
         let r = lock.read();
-        assert!(released.load(Ordering::SeqCst), "a reader got in beside the writer");
+        assert!(
+            released.load(Ordering::SeqCst),
+            "a reader got in beside the writer"
+        );
         assert_eq!(r.0, r.1, "the reader saw a half-done write");
     };
     let write_then_check = |released: &AtomicBool| {
@@ -830,4 +857,68 @@ fn safe_writer_excludes_readers_and_writers() {
     };
     writer_excludes(&hold_write, &read_then_check, &write_then_check);
     assert_eq!(*lock.read(), (2, 2));
+}
+
+#[test]
+fn diagnostics_report_readers_writer_and_depth() {
+    let _m = machine_alone();
+    let lock = CLock::new();
+    let diag = lock.diag();
+    assert_eq!(diag.processors, PROCESSORS);
+    assert_free(&diag);
+    let inside = Barrier::new(3);
+    let leave = Barrier::new(3);
+    thread::scope(|s| {
+        for (p, reads) in [(1u32, 2usize), (3, 1)] {
+            let (lock, inside, leave) = (&lock, &inside, &leave);
+            s.spawn(move || {
+                sim::run_on(p, || {
+                    let mut states = vec![LockStateEx::default(); reads];
+                    for state in &mut states {
+                        lock.read(state, 0);
+                    }
+                    inside.wait();
+                    leave.wait();
+                    for state in states.iter_mut().rev() {
+                        lock.release(state);
+                    }
+                });
+            });
+        }
+        inside.wait();
+        let diag = lock.diag();
+        assert_eq!(diag.readers, 3);
+        assert_eq!(diag.reading_processors.as_slice(), &[1, 3]);
+        assert_eq!(diag.reading_processors.overflow, 0);
+        assert_eq!((diag.writer, diag.write_depth), (None, 0));
+        leave.wait();
+    });
+    assert_free(&lock.diag());
+    thread::scope(|s| {
+        let (lock, inside, leave) = (&lock, &inside, &leave);
+        s.spawn(move || {
+            sim::run_on(2, || {
+                let mut states = [LockStateEx::default(); 3];
+                lock.write(&mut states[0], 0);
+                lock.write(&mut states[1], 0);
+                lock.read(&mut states[2], 0);
+                inside.wait();
+                leave.wait();
+                for state in states.iter_mut().rev() {
+                    lock.release(state);
+                }
+            });
+        });
+        s.spawn(move || {
+            inside.wait();
+            leave.wait();
+        });
+        inside.wait();
+        let diag = lock.diag();
+        assert_eq!((diag.writer, diag.write_depth), (Some(2), 2));
+        assert_eq!(diag.readers, 1, "the read inside the write");
+        assert_eq!(diag.reading_processors.as_slice(), &[2]);
+        leave.wait();
+    });
+    assert_free(&lock.diag());
 }
