@@ -756,11 +756,18 @@ fn writer_excludes(
 ) {
     let released = AtomicBool::new(false);
     let (id_tx, id_rx) = mpsc::channel();
+    let (held_tx, held_rx): (Vec<_>, Vec<_>) = (0..2).map(|_| mpsc::channel::<()>()).unzip();
+    let mut held_rx = held_rx.into_iter();
+    let (held_rx_r, held_rx_w) = (held_rx.next(), held_rx.next());
     thread::scope(|s| {
         let released = &released;
         s.spawn(move || {
             sim::run_on(0, || {
                 hold_write(&|| {
+                    // Only now may the contenders try.
+                    for tx in &held_tx {
+                        tx.send(()).expect("the contenders wait");
+                    }
                     let ids: Vec<(u32, usize)> =
                         (0..2).map(|_| id_rx.recv().expect("ids")).collect();
                     // Wait until both contenders own their processors: they are inside the
@@ -781,6 +788,7 @@ fn writer_excludes(
         let id_tx_w = id_tx.clone();
         s.spawn(move || {
             sim::run_on(1, || {
+                held_rx_r.expect("two").recv().expect("the holder holds");
                 id_tx
                     .send((1, sim::thread_identity()))
                     .expect("holder waits");
@@ -789,6 +797,7 @@ fn writer_excludes(
         });
         s.spawn(move || {
             sim::run_on(2, || {
+                held_rx_w.expect("two").recv().expect("the holder holds");
                 id_tx_w
                     .send((2, sim::thread_identity()))
                     .expect("holder waits");

@@ -4,7 +4,7 @@
 //! C exports.
 //!
 //! `NDIS_RWLOCK_STRESS_OPS` sets the number of lock operations per test (default: 3 million
-//! in a debug build, 10 million in a release build).
+//! in a debug build, 8 million in a release build).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -39,7 +39,7 @@ fn operations() -> u64 {
     let default = if cfg!(debug_assertions) {
         3_000_000
     } else {
-        10_000_000
+        8_000_000
     };
     std::env::var("NDIS_RWLOCK_STRESS_OPS")
         .ok()
