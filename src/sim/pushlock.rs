@@ -470,6 +470,15 @@ fn count_parked(key: usize, parked: bool) {
     }
 }
 
+thread_local! {
+    static SLEEPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many times the current thread has slept on a push lock (woken each time).
+pub fn thread_sleeps() -> u64 {
+    SLEEPS.with(Cell::get)
+}
+
 /// The number of threads asleep in `lock`'s wait queue (counting a woken thread until it
 /// returns from its sleep).
 pub fn parked_threads(lock: &ExPushLock) -> usize {
@@ -523,6 +532,7 @@ unsafe impl WaitQueue for ParkingLot {
         let slept = result.is_unparked();
         if slept {
             count_parked(key, false);
+            SLEEPS.with(|n| n.set(n.get() + 1));
         }
         slept
     }
