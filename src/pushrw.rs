@@ -43,6 +43,13 @@ pub struct PushRwLock {
     users: AtomicUsize,
 }
 
+impl PushRwLock {
+    /// The push lock inside, for diagnostics.
+    pub fn as_raw(&self) -> &ExPushLock {
+        &self.lock
+    }
+}
+
 /// `NDIS_RWL_PUSH_LOCK_STATE`: one acquisition, in storage the caller owns (its stack, as
 /// `LOCK_STATE_EX`). The acquire fills it in; the release checks it and clears it.
 #[repr(C)]
@@ -134,7 +141,12 @@ unsafe fn acquire<K: Kernel>(
         // The wait below could block at DISPATCH_LEVEL, which Driver Verifier reports so.
         K::bug_check(
             bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-            [verifier::WAIT_AT_DISPATCH, usize::from(irql), lock as usize, 0],
+            [
+                verifier::WAIT_AT_DISPATCH,
+                usize::from(irql),
+                lock as usize,
+                0,
+            ],
         );
     }
     lock_ref.users.fetch_add(1, Ordering::Relaxed);
@@ -194,7 +206,12 @@ pub unsafe fn release<K: Kernel>(lock: *mut PushRwLock, state: *mut PushRwLockSt
     let (lock_ref, state) = unsafe { arguments::<K>(lock, state) };
     let irql = K::current_irql();
     if irql > APC_LEVEL {
-        stop::<K>(rw::PUSH_LOCK_RELEASE_ABOVE_APC, usize::from(irql), lock as usize, 0);
+        stop::<K>(
+            rw::PUSH_LOCK_RELEASE_ABOVE_APC,
+            usize::from(irql),
+            lock as usize,
+            0,
+        );
     }
     if state.lock != lock || !(state.mode == STATE_READ || state.mode == STATE_WRITE) {
         stop::<K>(

@@ -50,7 +50,11 @@ impl Shared {
     }
 
     fn finish(&self, writes: usize) {
-        assert_eq!(pushlock::word(&self.lock), 0, "the lock is not free at the end");
+        assert_eq!(
+            pushlock::word(&self.lock),
+            0,
+            "the lock is not free at the end"
+        );
         // SAFETY: every other thread has been joined.
         assert_eq!(self.value.with(|v| unsafe { *v }), writes);
     }

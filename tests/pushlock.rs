@@ -1,5 +1,6 @@
 //! Push locks on the simulated kernel: exclusion, shared owners, waiting and waking, the lock
 //! word's invariants, and every misuse the simulated verifier stops.
+#![cfg(not(loom))]
 
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,7 +39,10 @@ fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
 fn wait_parked(lock: &ExPushLock, n: usize) {
     let start = std::time::Instant::now();
     while parked_threads(lock) < n {
-        assert!(start.elapsed() < STUCK, "threads never went to sleep on the lock");
+        assert!(
+            start.elapsed() < STUCK,
+            "threads never went to sleep on the lock"
+        );
         thread::sleep(Duration::from_millis(1));
     }
 }
@@ -123,7 +127,8 @@ fn readers_share_the_lock() {
         thread::spawn(move || {
             let region = CriticalRegion::enter();
             let guard = lock.read(&region);
-            tx.send(shared_count(pushlock::word(lock.as_raw()))).unwrap();
+            tx.send(shared_count(pushlock::word(lock.as_raw())))
+                .unwrap();
             *guard
         })
     };
@@ -331,7 +336,10 @@ fn stress_eight_threads_every_word_valid_no_lost_wake_up() {
     assert_eq!(pushlock::word(lock.as_raw()), 0);
     let region = CriticalRegion::enter();
     assert_eq!(*lock.read(&region), writes);
-    assert!(sleeps > 0, "no thread ever slept: the wake-up path was not exercised");
+    assert!(
+        sleeps > 0,
+        "no thread ever slept: the wake-up path was not exercised"
+    );
     eprintln!("stress: {writes} writes, {sleeps} sleeps");
     let (checked_after, violations) = pushlock::word_audit();
     assert_eq!(violations, 0, "a push-lock word broke an invariant");
@@ -363,7 +371,10 @@ fn invariants_of_the_word() {
     for (invalid, broken) in [
         (WAKING, "Waking without Waiting"),
         (LOCKED | WAKING, "Waking without Waiting"),
-        (LOCKED | MULTIPLE_SHARED | share(2), "MultipleShared without"),
+        (
+            LOCKED | MULTIPLE_SHARED | share(2),
+            "MultipleShared without",
+        ),
         (WAITING | MULTIPLE_SHARED, "MultipleShared without"),
         (share(1), "neither Locked nor Waiting"),
         (WAITING | share(1), "shared owners without Locked"),

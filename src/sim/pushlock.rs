@@ -373,7 +373,11 @@ fn release_exclusive_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result
         }
         let (new, wake) = unlocked(current);
         if step(word, current, new, Ordering::Release) {
-            return if wake { wake_waiters(queue, word) } else { Ok(()) };
+            return if wake {
+                wake_waiters(queue, word)
+            } else {
+                Ok(())
+            };
         }
     }
 }
@@ -405,7 +409,11 @@ fn release_shared_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<()
             unlocked(current)
         };
         if step(word, current, new, Ordering::Release) {
-            return if wake { wake_waiters(queue, word) } else { Ok(()) };
+            return if wake {
+                wake_waiters(queue, word)
+            } else {
+                Ok(())
+            };
         }
     }
 }
@@ -625,7 +633,10 @@ pub(crate) fn forget_held() {
 
 fn check_flags(flags: u32, lock: usize) {
     if flags != EX_DEFAULT_PUSH_LOCK_FLAGS {
-        Sim::bug_check(bugcheck::INVALID_PUSH_LOCK_FLAGS, [flags as usize, lock, 0, 0]);
+        Sim::bug_check(
+            bugcheck::INVALID_PUSH_LOCK_FLAGS,
+            [flags as usize, lock, 0, 0],
+        );
     }
 }
 
@@ -723,7 +734,12 @@ pub(crate) fn release(lock: &ExPushLock, flags: u32, exclusive: bool) {
     if irql > DISPATCH_LEVEL {
         Sim::bug_check(
             bugcheck::NDIS_RWLOCK_VIOLATION,
-            [rw::PUSH_LOCK_RELEASE_ABOVE_DISPATCH, usize::from(irql), addr, 0],
+            [
+                rw::PUSH_LOCK_RELEASE_ABOVE_DISPATCH,
+                usize::from(irql),
+                addr,
+                0,
+            ],
         );
     }
     let depth = crate::sim::critical_region_depth();
@@ -905,7 +921,12 @@ pub mod model {
             true
         }
 
-        fn unpark(&self, _key: usize, mut select: impl FnMut(Mode) -> Pick, done: impl FnOnce(bool)) {
+        fn unpark(
+            &self,
+            _key: usize,
+            mut select: impl FnMut(Mode) -> Pick,
+            done: impl FnOnce(bool),
+        ) {
             let mut woken = Vec::new();
             {
                 let mut waiters = self.waiters.lock().unwrap();
