@@ -87,6 +87,25 @@ impl<K: Kernel> fmt::Debug for CriticalRegion<K> {
 ///
 /// Waiters sleep instead of spinning, so it is for code at `PASSIVE_LEVEL` or `APC_LEVEL`
 /// that may hold the lock for a while; see the [module docs](self) for the IRQL contract.
+///
+/// ```
+/// use ndis_rwlock::{CriticalRegion, PushLock};
+///
+/// static TABLE: PushLock<Vec<u32>> = PushLock::new(Vec::new());
+///
+/// fn add(entry: u32) {
+///     let region = CriticalRegion::enter();
+///     TABLE.write(&region).push(entry);
+/// }
+///
+/// fn contains(entry: u32) -> bool {
+///     let region = CriticalRegion::enter();
+///     TABLE.read(&region).contains(&entry)
+/// }
+///
+/// add(7);
+/// assert!(contains(7));
+/// ```
 pub struct PushLock<T: ?Sized, K: Kernel = DefaultKernel> {
     lock: ExPushLock,
     _kernel: PhantomData<fn() -> K>,

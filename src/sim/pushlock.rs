@@ -437,11 +437,11 @@ fn wake_waiters<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<(), Fault
         },
         |more| loop {
             let current = word.load(Ordering::Relaxed);
-            if violation(current).is_some() {
+            // Only this waker clears Waking: without it, the word was overwritten.
+            if violation(current).is_some() || current & WAKING == 0 {
                 fault.set(Some(current));
                 return;
             }
-            debug_assert!(current & WAKING != 0, "the waker lost its Waking bit");
             let mut new = current & !WAKING;
             if !more {
                 new &= !WAITING;
