@@ -31,7 +31,15 @@ fn program() -> &'static Path {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_pushlock");
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
         let status = Command::new(&cc)
-            .args(["-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-Wall", "-Wextra", "-Werror"])
+            .args([
+                "-std=c11",
+                "-D_GNU_SOURCE",
+                "-O1",
+                "-g",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+            ])
             .arg("-pthread")
             .arg("-I")
             .arg(root.join("include"))
@@ -56,14 +64,20 @@ fn run(args: &[&str]) -> Output {
         .spawn()
         .expect("the C program starts");
     let start = Instant::now();
-    while child.try_wait().expect("waiting for the C program").is_none() {
+    while child
+        .try_wait()
+        .expect("waiting for the C program")
+        .is_none()
+    {
         if start.elapsed() > STUCK {
             let _ = child.kill();
             panic!("the C program {args:?} is stuck (deadlock or lost wake-up)");
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.wait_with_output().expect("collecting the C program's output")
+    child
+        .wait_with_output()
+        .expect("collecting the C program's output")
 }
 
 #[test]
@@ -84,7 +98,10 @@ fn assert_stops(misuse: &str, code: u32, p1: usize) {
         out.status
     );
     let line = format!("*** STOP: 0x{code:08X} (0x{p1:016X},");
-    assert!(stderr.contains(&line), "{misuse}: expected {line}\n{stderr}");
+    assert!(
+        stderr.contains(&line),
+        "{misuse}: expected {line}\n{stderr}"
+    );
 }
 
 #[test]
