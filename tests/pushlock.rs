@@ -645,13 +645,19 @@ fn recursive_write_through_the_safe_api_stops() {
 fn a_bug_check_resets_the_thread_s_push_locks() {
     boot();
     let lock = ExPushLock::new();
+    let other = ExPushLock::new();
     let stop = expect_stop(|| {
         Sim::enter_critical_region();
-        Sim::acquire_push_lock_exclusive(&lock, 1);
+        Sim::acquire_push_lock_exclusive(&lock, F);
+        Sim::acquire_push_lock_exclusive(&other, 1);
     });
     assert_eq!(stop.code, bugcheck::INVALID_PUSH_LOCK_FLAGS);
     assert_eq!(sim::critical_region_depth(), 0);
-    // The thread may use push locks again, including one at the same address.
+    // The lock stays as the stop left it; once re-initialised, the same storage is a new lock
+    // that this thread does not hold.
+    assert_eq!(pushlock::word(&lock), LOCKED);
+    // SAFETY: the only holder was this thread, which the bug check reset.
+    unsafe { Sim::initialize_push_lock(&lock) };
     Sim::enter_critical_region();
     Sim::acquire_push_lock_exclusive(&lock, F);
     // SAFETY: held exclusively by this thread, in its critical region.
