@@ -79,8 +79,8 @@ pub mod rw {
     /// Release with a LockState that is not a live acquisition of this lock (P2 the three
     /// state bytes, P3 lock).
     pub const BAD_LOCK_STATE: usize = 0x06;
-    /// Release below DISPATCH_LEVEL (P2 IRQL, P3 lock).
-    pub const RELEASE_BELOW_DISPATCH: usize = 0x07;
+    /// Release at an IRQL other than DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const RELEASE_NOT_AT_DISPATCH: usize = 0x07;
     /// Release on a processor other than the acquiring one (P2 current processor, P3 lock).
     pub const RELEASE_ON_OTHER_PROCESSOR: usize = 0x08;
     /// Read-to-write promotion on one processor: a self-deadlock on Windows (P2 lock,
@@ -90,6 +90,13 @@ pub mod rw {
     pub const FREE_HELD_LOCK: usize = 0x0A;
     /// The processor index is outside the lock's slots (P2 processor, P3 slots).
     pub const PROCESSOR_OUT_OF_RANGE: usize = 0x0B;
+    /// The lock pointer does not point to a live lock: freed, or never allocated (P2 lock,
+    /// P3 the signature found).
+    pub const NOT_A_LOCK: usize = 0x0E;
+    /// Through the safe `RwLockEx`, a processor that holds the write lock acquires it again
+    /// (P4 = 1) or reads it (P4 = 0): either would alias the write guard's `&mut T`
+    /// (P2 lock, P3 processor).
+    pub const ALIASING_ACQUIRE: usize = 0x0F;
     /// A thread exits while at DISPATCH_LEVEL or above (simulated kernel; P2 IRQL).
     pub const THREAD_EXIT_AT_DISPATCH: usize = 0x0C;
     /// A processor-affinity request at DISPATCH_LEVEL or above, or for a processor that does

@@ -16,8 +16,27 @@ pub mod bugcheck;
 pub mod kernel;
 pub mod pushlock;
 pub mod pushrw;
+mod rwcore;
+mod rwlock;
+pub mod rwlock_ex;
 #[cfg(not(windows))]
 pub mod sim;
 mod sync;
 
 pub use pushlock::{CriticalRegion, PushLock, PushLockReadGuard, PushLockWriteGuard};
+pub use rwcore::{Diagnostics, ProcessorList};
+pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
+
+// Windows build pieces; docs/windows.md explains the choice.
+// - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not
+//   only the driver's: cargo links the staticlib and cdylib crate types of this package even
+//   when it is only a dependency, and a no_std staticlib/cdylib needs a panic handler. A crate
+//   is linked once per build, so a consumer driver that also uses wdk-panic shares this one; a
+//   consumer with its own `#[panic_handler]` cannot depend on this crate.
+// - The global allocator, DriverEntry and DllInitialize/DllUnload come only with the `driver`
+//   feature (the .sys build). Nothing else in the crate allocates, so builds without them need
+//   no allocator and leave the consumer free to choose its own.
+#[cfg(all(windows, not(test)))]
+extern crate wdk_panic;
+#[cfg(all(windows, feature = "driver"))]
+mod driver;

@@ -70,6 +70,10 @@ impl<K: Kernel> CriticalRegion<K> {
 impl<K: Kernel> Drop for CriticalRegion<K> {
     #[inline]
     fn drop(&mut self) {
+        if K::stopping() {
+            // Unwinding from a bug check, which has already reset the thread.
+            return;
+        }
         // SAFETY: `enter` entered the region on this thread (the type is not Send), and every
         // guard borrowed from it has been dropped before it.
         unsafe { K::leave_critical_region() }
@@ -246,6 +250,10 @@ impl<T: ?Sized, K: Kernel> Deref for PushLockReadGuard<'_, T, K> {
 impl<T: ?Sized, K: Kernel> Drop for PushLockReadGuard<'_, T, K> {
     #[inline]
     fn drop(&mut self) {
+        if K::stopping() {
+            // The machine stopped; leave the lock as the bug check found it.
+            return;
+        }
         // SAFETY: this guard's thread acquired the lock shared in `read` and is still in the
         // critical region the guard borrows.
         unsafe { K::release_push_lock_shared(&self.lock.lock, EX_DEFAULT_PUSH_LOCK_FLAGS) }
@@ -292,6 +300,10 @@ impl<T: ?Sized, K: Kernel> DerefMut for PushLockWriteGuard<'_, T, K> {
 impl<T: ?Sized, K: Kernel> Drop for PushLockWriteGuard<'_, T, K> {
     #[inline]
     fn drop(&mut self) {
+        if K::stopping() {
+            // The machine stopped; leave the lock as the bug check found it.
+            return;
+        }
         // SAFETY: this guard's thread acquired the lock exclusively in `write` and is still in
         // the critical region the guard borrows.
         unsafe { K::release_push_lock_exclusive(&self.lock.lock, EX_DEFAULT_PUSH_LOCK_FLAGS) }

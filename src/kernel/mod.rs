@@ -229,6 +229,14 @@ pub unsafe trait Kernel: 'static {
 
     /// `KeBugCheckEx`: stops the machine with `code` and four parameters.
     fn bug_check(code: u32, params: [usize; 4]) -> !;
+
+    /// Whether the current thread is unwinding from a bug check. Guards check it in `drop`
+    /// and release nothing then: the machine has stopped. On Windows a bug check never
+    /// returns, so this is always `false`; the simulated kernel lets tests catch a stop.
+    #[inline]
+    fn stopping() -> bool {
+        false
+    }
 }
 
 /// Proof that the current thread runs at `DISPATCH_LEVEL`.
@@ -293,6 +301,9 @@ impl<K: Kernel> DispatchGuard<K> {
 impl<K: Kernel> Drop for DispatchGuard<K> {
     #[inline]
     fn drop(&mut self) {
+        if K::stopping() {
+            return;
+        }
         // SAFETY: `raise` returned `old`, which is at most DISPATCH_LEVEL; tokens borrowed from
         // the guard (and so every lock taken with them) have ended before drop.
         unsafe { K::lower_irql(self.old) };

@@ -120,7 +120,9 @@ pub unsafe extern "system" fn KeAcquireSpinLockAtDpcLevel(lock: *mut usize) {
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn KeTryToAcquireSpinLockAtDpcLevel(lock: *mut usize) -> u8 {
     // SAFETY: the caller's contract.
-    u8::from(Sim::try_acquire_spin_lock_at_dpc(unsafe { spin_lock(lock) }))
+    u8::from(Sim::try_acquire_spin_lock_at_dpc(unsafe {
+        spin_lock(lock)
+    }))
 }
 
 /// `KeReleaseSpinLockFromDpcLevel`.
@@ -184,12 +186,21 @@ pub extern "system" fn KeLeaveCriticalRegion() {
 /// `ExAllocatePool2`: zeroed unless `POOL_FLAG_UNINITIALIZED` (the simulation zeroes anyway);
 /// paged requests above `APC_LEVEL` bug-check 0xC4/0x01.
 #[unsafe(no_mangle)]
-pub extern "system" fn ExAllocatePool2(flags: u64, size: usize, tag: u32) -> *mut core::ffi::c_void {
+pub extern "system" fn ExAllocatePool2(
+    flags: u64,
+    size: usize,
+    tag: u32,
+) -> *mut core::ffi::c_void {
     let irql = Sim::current_irql();
     if flags & POOL_FLAG_PAGED != 0 && irql > APC_LEVEL {
         Sim::bug_check(
             bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-            [crate::bugcheck::verifier::ALLOCATE_PAGED_ABOVE_APC, usize::from(irql), 1, size],
+            [
+                crate::bugcheck::verifier::ALLOCATE_PAGED_ABOVE_APC,
+                usize::from(irql),
+                1,
+                size,
+            ],
         );
     }
     if flags & (POOL_FLAG_NON_PAGED | POOL_FLAG_PAGED) == 0 {

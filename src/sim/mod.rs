@@ -30,7 +30,7 @@
 //! rest of the machine stays usable; the lock it misused is left as it was.
 
 use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, UnwindSafe};
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -83,7 +83,10 @@ pub fn catch_bug_check<R>(f: impl FnOnce() -> R) -> Result<R, BugCheck> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast::<BugCheck>() {
-            Ok(stop) => Err(*stop),
+            Ok(stop) => {
+                THREAD.with(|t| t.stopping.set(false));
+                Err(*stop)
+            }
             Err(other) => std::panic::resume_unwind(other),
         },
     }
@@ -95,7 +98,7 @@ pub fn catch_bug_check<R>(f: impl FnOnce() -> R) -> Result<R, BugCheck> {
 ///
 /// If `f` returns normally.
 #[track_caller]
-pub fn expect_bug_check<R>(f: impl FnOnce() -> R + UnwindSafe) -> BugCheck {
+pub fn expect_bug_check<R>(f: impl FnOnce() -> R) -> BugCheck {
     match catch_bug_check(f) {
         Ok(_) => panic!("expected a bug check, but the call returned"),
         Err(stop) => stop,
@@ -169,8 +172,7 @@ fn build(processors: u32) -> Machine {
 
 fn machine() -> &'static Machine {
     let m = MACHINE.get_or_init(|| build(default_processor_count()));
-    if !m.clock_started.load(Ordering::Relaxed) && !m.clock_started.swap(true, Ordering::AcqRel)
-    {
+    if !m.clock_started.load(Ordering::Relaxed) && !m.clock_started.swap(true, Ordering::AcqRel) {
         std::thread::Builder::new()
             .name("ndis-sim-clock".into())
             .spawn(move || {
@@ -238,6 +240,8 @@ struct ThreadState {
     watchdog_ms: Cell<u64>,
     spins: Cell<u32>,
     apc_disable: Cell<u32>,
+    /// Set by a bug check until `catch_bug_check` catches it: guards release nothing.
+    stopping: Cell<bool>,
 }
 
 thread_local! {
@@ -252,6 +256,7 @@ thread_local! {
             watchdog_ms: Cell::new(0),
             spins: Cell::new(0),
             apc_disable: Cell::new(0),
+            stopping: Cell::new(false),
         }
     };
     static DETACH: Detach = const { Detach };
@@ -464,6 +469,7 @@ fn reset_after_stop(t: &ThreadState) {
     }
     t.irql.set(PASSIVE_LEVEL);
     t.apc_disable.set(0);
+    t.stopping.set(true);
     pushlock::forget_held();
 }
 
@@ -722,6 +728,11 @@ unsafe impl Kernel for Sim {
                 }
             }
         });
+    }
+
+    #[inline]
+    fn stopping() -> bool {
+        THREAD.with(|t| t.stopping.get())
     }
 
     #[cold]

@@ -2,9 +2,9 @@
 //! double-free detection and fault injection.
 
 use std::alloc::Layout;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::cell::Cell;
 
 use crate::bugcheck::{self, verifier};
 use crate::kernel::{DISPATCH_LEVEL, Kernel};
@@ -38,7 +38,9 @@ thread_local! {
 }
 
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
-    let mut guard = POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut guard = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(guard.get_or_insert_with(Pool::default))
 }
 
@@ -162,7 +164,12 @@ pub(crate) fn free(ptr: *mut u8, tag: u32) {
                 });
                 Sim::bug_check(
                     bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                    [verifier::FREE_BAD_ADDRESS, address, tag as usize, a.tag as usize],
+                    [
+                        verifier::FREE_BAD_ADDRESS,
+                        address,
+                        tag as usize,
+                        a.tag as usize,
+                    ],
                 );
             }
             let layout = Layout::from_size_align(a.size, POOL_ALIGNMENT)

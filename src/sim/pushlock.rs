@@ -50,7 +50,7 @@
 //! (0xC4/0xEA, 0xC4/0xEB; at `APC_LEVEL` normal kernel APCs are already masked); then the
 //! hangs and corruptions of `bugcheck::rw` 0x20-0x27. The simulation knows which push locks a
 //! thread holds: a push lock is released by the thread that acquired it, in the mode it
-//! acquired it in.
+//! acquired it in. A bug check forgets the thread's push locks (the locks stay as they were).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -724,11 +724,6 @@ pub(crate) fn acquire(lock: &ExPushLock, flags: u32, exclusive: bool) {
 /// `ExReleasePushLockExclusiveEx` (`exclusive`) or `ExReleasePushLockSharedEx`.
 pub(crate) fn release(lock: &ExPushLock, flags: u32, exclusive: bool) {
     let addr = lock.as_ptr() as usize;
-    if std::thread::panicking() && held(addr).is_none_or(|(e, _)| e != exclusive) {
-        // A guard dropped while the thread unwinds from a bug check, which has already reset
-        // the thread: the machine has stopped, and the lock stays as the misuse left it.
-        return;
-    }
     check_flags(flags, addr);
     let irql = Sim::current_irql();
     if irql > DISPATCH_LEVEL {

@@ -1,0 +1,427 @@
+//! The reader/writer algorithm shared by `NDIS_RW_LOCK_EX` and the legacy `NDIS_RW_LOCK`.
+//!
+//! # Algorithm
+//!
+//! The design the NDIS documentation describes ("read access does not require interlocked
+//! operations or contention for spin locks"): a `KSPIN_LOCK` serialises writers, a writer
+//! word names the owning processor (for recursion), and every processor has its own reader
+//! count.
+//!
+//! - **Read** (at `DISPATCH_LEVEL`, so the thread owns its processor `p`): `count[p] += 1`
+//!   with a plain load and store (only processor `p` writes `count[p]`, and it cannot be
+//!   preempted at `DISPATCH_LEVEL`); then a full fence; then load the writer word. If no
+//!   writer, or this processor already read (`count[p]` was > 0: recursion), or this
+//!   processor is the writer (read inside own write): done. Otherwise back off: undo the
+//!   increment, spin until the writer word clears, retry.
+//! - **Write**: if this processor owns the writer word, count a recursive acquisition.
+//!   Otherwise take the spin lock, publish `p` in the writer word, full fence, and wait until
+//!   every *other* processor's count is zero.
+//! - **Release**: a reader stores `count[p] - 1` with release ordering; a writer drops one
+//!   recursion level, or clears the writer word (release ordering) and releases the spin lock.
+//!
+//! Not fair: a processor that already reads never waits, so a stream of recursive reads can
+//! starve a writer, as documented for NDIS.
+//!
+//! # Why each fence is needed
+//!
+//! The reader does "store `count[p]`, load writer" and the writer does "store writer, load
+//! `count[q]`": a store-buffer (Dekker) handshake. Without a StoreLoad barrier on *both*
+//! sides, each could read the other's old value (the reader sees no writer, the writer sees
+//! count 0) and both would enter. `fence(SeqCst)` after the reader's store and after the
+//! writer's store forbids that outcome: at least one of them sees the other. The writer's
+//! spin-lock acquisition is only an acquire operation in the Rust memory model, so it does not
+//! replace the writer's fence. Release stores on exit and acquire loads on entry carry the
+//! protected data from each critical section to the next.
+//!
+//! The loom models in `tests/loom.rs` check the handshake (read/write, write/write,
+//! recursion, the back-off path) under the C11 model; building with
+//! `--cfg ndis_rwlock_mutation="no_reader_fence"` or `="no_writer_fence"` removes one fence
+//! and the models fail.
+
+use crate::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
+use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering, fence};
+
+/// Shift of the recursion depth inside the writer word; the low half holds `processor + 1`.
+const DEPTH_SHIFT: u32 = usize::BITS / 2;
+/// Mask of the owner part of the writer word.
+const OWNER_MASK: usize = (1 << DEPTH_SHIFT) - 1;
+/// One level of write recursion in the writer word.
+const DEPTH_ONE: usize = 1 << DEPTH_SHIFT;
+
+/// The state a reader/writer lock keeps, wherever it is stored.
+///
+/// # Safety
+///
+/// The references returned must stay the same for the life of the storage, and `count(i)`
+/// must return a distinct counter for every `i < processors()`.
+pub(crate) unsafe trait RwStorage {
+    /// The writers' spin lock.
+    fn spin_lock(&self) -> &KSpinLock;
+    /// The writer word: 0 when no writer, else `(depth << DEPTH_SHIFT) | (processor + 1)`.
+    fn writer(&self) -> &AtomicUsize;
+    /// The reader count of processor `index`, or `None` if the storage has no slot for it.
+    fn count(&self, index: u32) -> Option<&AtomicU32>;
+    /// The number of reader slots.
+    fn processors(&self) -> u32;
+    /// The lock's address, for bug-check parameters.
+    fn address(&self) -> usize;
+}
+
+/// How the caller entered: raised by the lock, or already at `DISPATCH_LEVEL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// The lock raised from this IRQL and lowers back to it on release.
+    Raised(Irql),
+    /// The caller was at `DISPATCH_LEVEL` (NDIS_RWL_AT_DISPATCH_LEVEL); nothing to restore.
+    AtDispatch,
+}
+
+/// What kind of acquisition a release undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The outermost write acquisition.
+    Write,
+    /// A recursive write acquisition by the owner.
+    RecursiveWrite,
+}
+
+/// Reports a misuse of the lock at `storage`.
+#[cold]
+#[inline(never)]
+pub(crate) fn violation<K: Kernel>(subcode: usize, p2: usize, p3: usize, p4: usize) -> ! {
+    K::bug_check(NDIS_RWLOCK_VIOLATION, [subcode, p2, p3, p4])
+}
+
+/// Brings the caller to `DISPATCH_LEVEL` for an acquisition, checking its IRQL.
+#[inline]
+pub(crate) fn enter<K: Kernel>(at_dispatch: bool, address: usize) -> Entry {
+    let irql = K::current_irql();
+    if at_dispatch {
+        if irql != DISPATCH_LEVEL {
+            let subcode = if irql < DISPATCH_LEVEL {
+                rw::AT_DISPATCH_FLAG_BELOW_DISPATCH
+            } else {
+                rw::ACQUIRE_ABOVE_DISPATCH
+            };
+            violation::<K>(subcode, usize::from(irql), address, 0);
+        }
+        Entry::AtDispatch
+    } else {
+        if irql > DISPATCH_LEVEL {
+            violation::<K>(rw::ACQUIRE_ABOVE_DISPATCH, usize::from(irql), address, 0);
+        }
+        // SAFETY: raising to DISPATCH_LEVEL from at most DISPATCH_LEVEL.
+        Entry::Raised(unsafe { K::raise_irql(DISPATCH_LEVEL) })
+    }
+}
+
+/// Undoes [`enter`]: lowers to the saved IRQL when the lock raised.
+///
+/// # Safety
+///
+/// Pairs with the `enter` that returned `entry`, on the same thread, after the acquisition it
+/// covered has been released.
+#[inline]
+pub(crate) unsafe fn leave<K: Kernel>(entry: Entry) {
+    if let Entry::Raised(old) = entry {
+        // SAFETY: `old` is the IRQL `enter` raised from (at most DISPATCH_LEVEL), and the
+        // caller has released what it held at DISPATCH_LEVEL.
+        unsafe { K::lower_irql(old) }
+    }
+}
+
+/// Checks that a release runs at exactly `DISPATCH_LEVEL`.
+#[inline]
+pub(crate) fn check_release_irql<K: Kernel>(address: usize) {
+    let irql = K::current_irql();
+    if irql != DISPATCH_LEVEL {
+        violation::<K>(rw::RELEASE_NOT_AT_DISPATCH, usize::from(irql), address, 0);
+    }
+}
+
+#[inline]
+fn counter<K: Kernel, S: RwStorage + ?Sized>(storage: &S, processor: u32) -> &AtomicU32 {
+    match storage.count(processor) {
+        Some(count) => count,
+        None => violation::<K>(
+            rw::PROCESSOR_OUT_OF_RANGE,
+            processor as usize,
+            storage.processors() as usize,
+            storage.address(),
+        ),
+    }
+}
+
+#[inline]
+fn owner_of(word: usize) -> usize {
+    word & OWNER_MASK
+}
+
+#[inline]
+fn owner_value(processor: u32) -> usize {
+    processor as usize + 1
+}
+
+/// The outcome of [`acquire_read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// A shared acquisition.
+    Shared,
+    /// The first read of this processor, inside this processor's own write acquisition.
+    InsideOwnWrite,
+    /// A writer holds the lock and the caller asked not to wait; nothing is held.
+    Busy,
+}
+
+/// Takes a read acquisition on processor `me`, the caller's, which it has raised to
+/// `DISPATCH_LEVEL`. With `try_only`, returns [`Read::Busy`] instead of waiting for a writer.
+///
+/// # Safety
+///
+/// The caller runs at `DISPATCH_LEVEL` on processor `me` and stays there until the matching
+/// [`release_read`].
+#[inline]
+pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    try_only: bool,
+) -> Read {
+    let count = counter::<K, S>(storage, me);
+    loop {
+        // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL:
+        // no read-modify-write is needed.
+        let held = count.load(Ordering::Relaxed);
+        count.store(held + 1, Ordering::Relaxed);
+        // StoreLoad: our count must be visible before we look for a writer (module docs).
+        #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
+        fence(Ordering::SeqCst);
+        let writer = storage.writer().load(Ordering::Acquire);
+        if writer == 0 || held > 0 {
+            return Read::Shared;
+        }
+        if owner_of(writer) == owner_value(me) {
+            return Read::InsideOwnWrite;
+        }
+        // A writer on another processor has (or is taking) the lock and this is our first
+        // read here: step aside so it can drain, then try again.
+        count.store(held, Ordering::Release);
+        if try_only {
+            return Read::Busy;
+        }
+        backoff::<K, S>(storage);
+    }
+}
+
+#[cold]
+fn backoff<K: Kernel, S: RwStorage + ?Sized>(storage: &S) {
+    while storage.writer().load(Ordering::Relaxed) != 0 {
+        K::spin_hint();
+    }
+}
+
+/// Releases a read acquisition of processor `me`, the caller's.
+///
+/// # Safety
+///
+/// The caller holds a read acquisition taken on processor `me` and runs there at
+/// `DISPATCH_LEVEL`.
+#[inline]
+pub(crate) unsafe fn release_read<K: Kernel, S: RwStorage + ?Sized>(storage: &S, me: u32) {
+    let count = counter::<K, S>(storage, me);
+    let held = count.load(Ordering::Relaxed);
+    if held == 0 {
+        violation::<K>(
+            rw::RELEASE_ON_OTHER_PROCESSOR,
+            me as usize,
+            storage.address(),
+            0,
+        );
+    }
+    count.store(held - 1, Ordering::Release);
+}
+
+/// Takes a write acquisition for processor `me`, the caller's (raised to `DISPATCH_LEVEL`).
+/// With `try_only`, returns `None` instead of waiting for the spin lock or for readers.
+///
+/// # Safety
+///
+/// The caller runs at `DISPATCH_LEVEL` on processor `me` and stays there until the matching
+/// [`release_write`].
+#[inline]
+pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    try_only: bool,
+) -> Option<Kind> {
+    let own = owner_value(me);
+    let writer = storage.writer().load(Ordering::Relaxed);
+    if owner_of(writer) == own {
+        // Only the owner changes the depth of an owned lock.
+        storage
+            .writer()
+            .store(writer + DEPTH_ONE, Ordering::Relaxed);
+        return Some(Kind::RecursiveWrite);
+    }
+    if counter::<K, S>(storage, me).load(Ordering::Relaxed) != 0 {
+        // Waiting for our own read to drain would never end: a self-deadlock on Windows.
+        violation::<K>(
+            rw::READ_TO_WRITE_PROMOTION,
+            storage.address(),
+            me as usize,
+            0,
+        );
+    }
+    if try_only {
+        if !K::try_acquire_spin_lock_at_dpc(storage.spin_lock()) {
+            return None;
+        }
+    } else {
+        K::acquire_spin_lock_at_dpc(storage.spin_lock());
+    }
+    storage.writer().store(own, Ordering::Relaxed);
+    // StoreLoad: the writer word must be visible before we read the counts (module docs).
+    #[cfg(not(ndis_rwlock_mutation = "no_writer_fence"))]
+    fence(Ordering::SeqCst);
+    for index in 0..storage.processors() {
+        if index == me {
+            continue;
+        }
+        let count = counter::<K, S>(storage, index);
+        while count.load(Ordering::Acquire) != 0 {
+            if try_only {
+                storage.writer().store(0, Ordering::Release);
+                // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
+                unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+                return None;
+            }
+            K::spin_hint();
+        }
+    }
+    Some(Kind::Write)
+}
+
+/// Releases a write acquisition of kind `kind` (`Write` or `RecursiveWrite`) by processor
+/// `me`, the caller's.
+///
+/// # Safety
+///
+/// The caller runs at `DISPATCH_LEVEL` on processor `me`; it bug-checks unless `me` owns the
+/// write lock at a depth that matches `kind`.
+#[inline]
+pub(crate) unsafe fn release_write<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    kind: Kind,
+) {
+    let writer = storage.writer().load(Ordering::Relaxed);
+    if owner_of(writer) != owner_value(me) {
+        violation::<K>(
+            rw::RELEASE_ON_OTHER_PROCESSOR,
+            me as usize,
+            storage.address(),
+            writer,
+        );
+    }
+    let depth = writer >> DEPTH_SHIFT;
+    match (kind, depth) {
+        (Kind::RecursiveWrite, 1..) => {
+            storage
+                .writer()
+                .store(writer - DEPTH_ONE, Ordering::Relaxed);
+        }
+        (Kind::Write, 0) => {
+            storage.writer().store(0, Ordering::Release);
+            // SAFETY: the outermost write acquisition took the spin lock on this processor.
+            unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+        }
+        _ => violation::<K>(rw::BAD_LOCK_STATE, depth, storage.address(), 0),
+    }
+}
+
+/// A snapshot of a lock's state, in the spirit of `!ndiskd.ndisrwlock`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// Read acquisitions held, summed over all processors.
+    pub readers: u64,
+    /// Processors that hold at least one read acquisition.
+    pub reading_processors: ProcessorList,
+    /// The processor that holds the write lock, if any.
+    pub writer: Option<u32>,
+    /// Write acquisitions held by the writer (1 + recursion depth), 0 when none.
+    pub write_depth: u32,
+    /// Reader slots (processors the lock was sized for).
+    pub processors: u32,
+}
+
+/// Up to 64 processor indices, in increasing order, without an allocator (the crate is
+/// `no_std` on Windows); `overflow` counts the processors that did not fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorList {
+    len: usize,
+    items: [u32; 64],
+    /// Processors that did not fit.
+    pub overflow: u32,
+}
+
+impl Default for ProcessorList {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            items: [0; 64],
+            overflow: 0,
+        }
+    }
+}
+
+impl ProcessorList {
+    fn push(&mut self, index: u32) {
+        if let Some(item) = self.items.get_mut(self.len) {
+            *item = index;
+            self.len += 1;
+        } else {
+            self.overflow += 1;
+        }
+    }
+
+    /// The processors listed.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.items[..self.len]
+    }
+}
+
+/// Reads the state of `storage` without taking it (racy by nature, like a debugger).
+pub(crate) fn diagnostics<S: RwStorage + ?Sized>(storage: &S) -> Diagnostics {
+    let mut readers = 0u64;
+    let mut reading = ProcessorList::default();
+    for index in 0..storage.processors() {
+        if let Some(count) = storage.count(index) {
+            let n = count.load(Ordering::Relaxed);
+            if n != 0 {
+                readers += u64::from(n);
+                reading.push(index);
+            }
+        }
+    }
+    let writer = storage.writer().load(Ordering::Relaxed);
+    let owner = owner_of(writer);
+    Diagnostics {
+        readers,
+        reading_processors: reading,
+        writer: (owner != 0).then(|| u32::try_from(owner - 1).unwrap_or(u32::MAX)),
+        write_depth: if owner == 0 {
+            0
+        } else {
+            u32::try_from((writer >> DEPTH_SHIFT) + 1).unwrap_or(u32::MAX)
+        },
+        processors: storage.processors(),
+    }
+}
+
+/// Whether the lock is held at all (any reader or a writer).
+pub(crate) fn is_held<S: RwStorage + ?Sized>(storage: &S) -> bool {
+    storage.writer().load(Ordering::Acquire) != 0
+        || (0..storage.processors())
+            .filter_map(|i| storage.count(i))
+            .any(|c| c.load(Ordering::Acquire) != 0)
+}
