@@ -2,6 +2,7 @@
 //! library (the simulated kernel included) with the system C compiler, then runs it: its
 //! reader/writer threads must find the lock consistent, and each misuse must stop the
 //! process with the documented `*** STOP` line.
+#![cfg(not(loom))]
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};

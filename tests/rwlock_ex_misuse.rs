@@ -5,6 +5,7 @@
 //! process (tests/c_rwlock_ex.rs checks that through a C program). Here the same code is
 //! called through the Rust-ABI functions the exports wrap (`rwlock_ex::acquire_read::<K>` and
 //! friends), so that each stop can be caught and examined.
+#![cfg(not(loom))]
 
 use std::ptr::NonNull;
 use std::sync::mpsc;

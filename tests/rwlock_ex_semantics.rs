@@ -1,6 +1,7 @@
 //! NDIS_RW_LOCK_EX semantics: IRQL handling, recursion, read inside one's own write, exclusion
 //! across processors, try-acquisitions, `LOCK_STATE_EX` layout, allocation and diagnostics,
 //! through both the C exports and the safe `RwLockEx`.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;

@@ -5,6 +5,7 @@
 //!
 //! `NDIS_RWLOCK_STRESS_OPS` sets the number of lock operations per test (default: 3 million
 //! in a debug build, 8 million in a release build).
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
