@@ -350,10 +350,10 @@ fn readers_on_different_processors_share_the_lock() {
                     let mut state = lock.acquire(false);
                     all_in.wait();
                     let diag = lock.get().diagnostics();
-                    assert_eq!(diag.readers, 4);
-                    assert_eq!(diag.reading_processors.as_slice(), &[0, 1, 2, 3]);
                     checked.wait();
                     lock.release(&mut state);
+                    assert_eq!(diag.readers, 4);
+                    assert_eq!(diag.reading_processors.as_slice(), &[0, 1, 2, 3]);
                 });
             });
         }
@@ -377,8 +377,9 @@ fn a_writer_excludes_readers_and_writers_of_other_processors() {
                     held.store(true, Ordering::Release);
                     wait_for(&started);
                     let_others_run();
-                    assert!(!entered.load(Ordering::Acquire), "entered during a write");
+                    let early = entered.load(Ordering::Acquire);
                     lock.release(&mut state);
+                    assert!(!early, "entered during a write");
                 });
             });
             s.spawn(|| {
@@ -425,11 +426,9 @@ fn a_writer_waits_for_readers_of_other_processors() {
                 // `first` restores PASSIVE_LEVEL, so it goes last.
                 lock.release(&mut second);
                 let_others_run();
-                assert!(
-                    !entered.load(Ordering::Acquire),
-                    "writer entered over a reader"
-                );
+                let early = entered.load(Ordering::Acquire);
                 lock.release(&mut first);
+                assert!(!early, "writer entered over a reader");
             });
         });
         s.spawn(|| {
@@ -438,8 +437,9 @@ fn a_writer_waits_for_readers_of_other_processors() {
                 started.store(true, Ordering::Release);
                 let mut state = lock.acquire(true);
                 entered.store(true, Ordering::Release);
-                assert_eq!(lock.readers(), 0);
+                let readers = lock.readers();
                 lock.release(&mut state);
+                assert_eq!(readers, 0);
             });
         });
     });

@@ -56,6 +56,11 @@ impl Lock {
         Self(ptr)
     }
 
+    /// Wraps an initialised lock that is never freed.
+    pub fn from_raw(ptr: *mut NdisRwLock<Sim>) -> Self {
+        Self(ptr)
+    }
+
     /// The `PNDIS_RW_LOCK`.
     pub fn ptr(self) -> *mut NdisRwLock<Sim> {
         self.0
