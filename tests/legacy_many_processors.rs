@@ -21,7 +21,7 @@ const PROCESSORS: u32 = 80;
 
 fn boot() {
     assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
-    assert!(PROCESSORS > MAXIMUM_PROCESSORS);
+    const { assert!(PROCESSORS > MAXIMUM_PROCESSORS) };
 }
 
 fn wait_for(flag: &AtomicBool) {
