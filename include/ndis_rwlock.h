@@ -131,10 +131,12 @@ typedef struct _LOCK_STATE {
 } LOCK_STATE, *PLOCK_STATE;
 #endif /* _NDIS_ */
 
+#ifndef NDIS_RWLOCK_STATIC_ASSERT
 #ifdef __cplusplus
 #define NDIS_RWLOCK_STATIC_ASSERT(e, m) static_assert(e, m)
 #else
 #define NDIS_RWLOCK_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#endif
 #endif
 
 #if defined(_WIN64) || (defined(UINTPTR_MAX) && UINTPTR_MAX > 0xFFFFFFFFu)

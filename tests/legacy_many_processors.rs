@@ -130,6 +130,23 @@ fn a_state_whose_kind_this_processor_does_not_hold_stops() {
     });
 }
 
+#[test]
+fn a_copy_of_a_released_exclusive_state_stops() {
+    boot();
+    let lock = Lock::new();
+    sim::run_on(68, || {
+        for write in [false, true] {
+            let mut state = lock.acquire(write);
+            let mut copy = state;
+            lock.release(&mut state);
+            raise(DISPATCH_LEVEL);
+            let stop = expect_rw(rw::RELEASE_ON_OTHER_PROCESSOR, || lock.release(&mut copy));
+            assert_eq!((stop.params[1], stop.params[3]), (68, 0));
+            assert!(!lock.get().is_held());
+        }
+    });
+}
+
 /// Acquires on `from`, drops to PASSIVE_LEVEL while holding, releases on `to`.
 fn release_elsewhere(lock: Lock, write: bool, from: u32, to: u32) -> sim::BugCheck {
     let mut state = sim::run_on(from, || {

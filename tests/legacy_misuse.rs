@@ -384,6 +384,34 @@ fn a_release_on_another_processor_stops() {
 }
 
 #[test]
+fn a_release_on_another_processor_that_also_reads_stops() {
+    boot();
+    let _serial = serial();
+    let lock = Lock::new();
+    // Processor 1 reads and drops to PASSIVE_LEVEL; processor 2 reads too and then releases
+    // processor 1's state: without the processor check its own count would go down.
+    let mut foreign = sim::run_on(1, || {
+        let old = raise(DISPATCH_LEVEL);
+        let state = lock.acquire(false);
+        lower(old);
+        state
+    });
+    sim::run_on(2, || {
+        let _own = lock.acquire(false);
+        let stop = expect_rw(rw::RELEASE_ON_OTHER_PROCESSOR, || {
+            lock.release(&mut foreign)
+        });
+        assert_eq!((stop.params[1], stop.params[3]), (2, 1));
+    });
+    let diag = lock.get().diagnostics();
+    assert_eq!(
+        diag.reading_processors.as_slice(),
+        &[1, 2],
+        "both counts left alone"
+    );
+}
+
+#[test]
 fn a_copy_of_a_released_state_stops() {
     boot();
     for write in [false, true] {
@@ -614,4 +642,16 @@ fn guards_release_nothing_while_a_stop_unwinds() {
         let _w = lock.write();
     });
     assert_eq!(lock.diagnostics().readers, 2, "left as it was");
+}
+
+#[test]
+fn a_held_legacy_rwlock_dropped_while_a_stop_unwinds_is_left_alone() {
+    boot();
+    // The stop unwinds through the read guard and then the lock itself, both at
+    // PASSIVE_LEVEL with the lock held; a second stop while unwinding would abort.
+    expect_rw(rw::READ_TO_WRITE_PROMOTION, || {
+        let lock = LegacyRwLock::<u32, Sim>::new(0);
+        let _r = lock.read();
+        let _w = lock.write();
+    });
 }
