@@ -1038,7 +1038,9 @@ impl<T, K: Kernel> LegacyRwLock<T, K> {
     }
 
     /// The underlying `NDIS_RW_LOCK`, for C code that shares the lock. C code must release
-    /// every acquisition it takes before the `LegacyRwLock` is dropped or moved.
+    /// every acquisition it takes before the `LegacyRwLock` is dropped or moved, and must not
+    /// read-acquire it on a processor where a write guard of this lock is alive (the C API
+    /// allows a read inside one's own write; a guard taken after it could not tell).
     pub fn as_raw(&self) -> *mut NdisRwLock<K> {
         core::ptr::from_ref(&self.raw).cast_mut()
     }
