@@ -3,7 +3,7 @@
 //! `NdisDprAcquireReadWriteLock` and `NdisDprReleaseReadWriteLock` with the ndis.h
 //! prototypes, and [`LegacyRwLock`], a safe wrapper that needs no allocation.
 //!
-//! The algorithm is the one of `NDIS_RW_LOCK_EX`, in [`crate::rwcore`]; only the storage and
+//! The algorithm is the one of `NDIS_RW_LOCK_EX`, in `src/rwcore.rs`; only the storage and
 //! the per-acquisition state differ.
 //!
 //! # Layout
