@@ -80,6 +80,64 @@ VOID NDIS_RWLOCK_API KeBugCheckEx(ULONG BugCheckCode, ULONG_PTR P1, ULONG_PTR P2
                                   ULONG_PTR P4);
 
 /* ---- Push locks (section: push locks) ---------------------------------------------------- */
+/*
+ * EX_PUSH_LOCK (wdm.h): a pointer-sized reader/writer lock in caller storage (paged or
+ * nonpaged, pointer-aligned). Waiters sleep. Acquire at IRQL <= APC_LEVEL, release at
+ * IRQL <= DISPATCH_LEVEL, both with normal kernel APCs disabled (KeEnterCriticalRegion, or
+ * APC_LEVEL). Not recursive, not fair; once a thread waits, new shared acquirers queue behind
+ * it. Flags must be EX_DEFAULT_PUSH_LOCK_FLAGS (else bug check 0x152).
+ */
+#ifndef EX_PUSH_LOCK
+#define EX_PUSH_LOCK ULONG_PTR
+#define PEX_PUSH_LOCK PULONG_PTR
+#endif
+#define EX_DEFAULT_PUSH_LOCK_FLAGS 0
+
+VOID NDIS_RWLOCK_API ExInitializePushLock(PEX_PUSH_LOCK PushLock);
+VOID NDIS_RWLOCK_FASTCALL ExAcquirePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID NDIS_RWLOCK_FASTCALL ExAcquirePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID NDIS_RWLOCK_FASTCALL ExReleasePushLockExclusiveEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+VOID NDIS_RWLOCK_FASTCALL ExReleasePushLockSharedEx(PEX_PUSH_LOCK PushLock, ULONG Flags);
+
+#define ExAcquirePushLockExclusive(Lock) \
+    ExAcquirePushLockExclusiveEx((Lock), EX_DEFAULT_PUSH_LOCK_FLAGS)
+#define ExAcquirePushLockShared(Lock) ExAcquirePushLockSharedEx((Lock), EX_DEFAULT_PUSH_LOCK_FLAGS)
+#define ExReleasePushLockExclusive(Lock) \
+    ExReleasePushLockExclusiveEx((Lock), EX_DEFAULT_PUSH_LOCK_FLAGS)
+#define ExReleasePushLockShared(Lock) ExReleasePushLockSharedEx((Lock), EX_DEFAULT_PUSH_LOCK_FLAGS)
+
+/*
+ * NDIS_RWL_PUSH_LOCK (this crate, exported by ndis_rwlock.sys): an allocated reader/writer lock
+ * with the five calls of NDIS_RW_LOCK_EX, backed by a push lock, for code at PASSIVE_LEVEL or
+ * APC_LEVEL that would rather sleep than spin. The acquire enters a critical region and the
+ * release leaves it, so callers need no KeEnterCriticalRegion. Acquire and release at
+ * IRQL <= APC_LEVEL, on the same thread; not recursive in either mode; Flags must be 0; free
+ * only when no thread holds or waits for the lock.
+ *
+ * NDIS_RWL_PUSH_LOCK_STATE lives in caller storage (the stack, like LOCK_STATE_EX). The acquire
+ * fills it in; the release checks that it records a live acquisition of this lock (else a bug
+ * check) and clears it. Its contents before an acquire do not matter.
+ */
+typedef struct _NDIS_RWL_PUSH_LOCK NDIS_RWL_PUSH_LOCK, *PNDIS_RWL_PUSH_LOCK; /* opaque */
+
+#define NDIS_RWL_PUSH_LOCK_STATE_NONE 0  /* records no acquisition */
+#define NDIS_RWL_PUSH_LOCK_STATE_READ 1  /* after NdisRwlAcquirePushLockRead */
+#define NDIS_RWL_PUSH_LOCK_STATE_WRITE 2 /* after NdisRwlAcquirePushLockWrite */
+
+typedef struct _NDIS_RWL_PUSH_LOCK_STATE {
+    PNDIS_RWL_PUSH_LOCK Lock; /* offset 0: the lock held, NULL when none */
+    ULONG Mode;               /* offset sizeof(PVOID): NDIS_RWL_PUSH_LOCK_STATE_* */
+    ULONG Reserved;           /* zero */
+} NDIS_RWL_PUSH_LOCK_STATE, *PNDIS_RWL_PUSH_LOCK_STATE; /* 16 bytes on 64-bit, 12 on 32-bit */
+
+PNDIS_RWL_PUSH_LOCK NDIS_RWLOCK_API NdisRwlAllocatePushLock(NDIS_HANDLE NdisHandle); /* <= DISPATCH */
+VOID NDIS_RWLOCK_API NdisRwlAcquirePushLockRead(PNDIS_RWL_PUSH_LOCK Lock,
+                                                PNDIS_RWL_PUSH_LOCK_STATE LockState, ULONG Flags);
+VOID NDIS_RWLOCK_API NdisRwlAcquirePushLockWrite(PNDIS_RWL_PUSH_LOCK Lock,
+                                                 PNDIS_RWL_PUSH_LOCK_STATE LockState, ULONG Flags);
+VOID NDIS_RWLOCK_API NdisRwlReleasePushLock(PNDIS_RWL_PUSH_LOCK Lock,
+                                            PNDIS_RWL_PUSH_LOCK_STATE LockState);
+VOID NDIS_RWLOCK_API NdisRwlFreePushLock(PNDIS_RWL_PUSH_LOCK Lock); /* <= DISPATCH */
 
 /* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
 

@@ -104,6 +104,41 @@ pub mod rw {
     /// not exist (simulated kernel; P2 processor, P3 IRQL).
     pub const BAD_AFFINITY: usize = 0x0D;
 
+    // Push locks (0x20-0x2F). Windows hangs or corrupts memory where these stop the machine.
+
+    /// Exclusive acquire of a push lock by the thread that owns it exclusively (P2 lock,
+    /// P3 lock word).
+    pub const PUSH_LOCK_RECURSIVE_EXCLUSIVE: usize = 0x20;
+    /// Shared acquire of a push lock by the thread that owns it exclusively (P2 lock,
+    /// P3 lock word).
+    pub const PUSH_LOCK_SHARED_INSIDE_EXCLUSIVE: usize = 0x21;
+    /// Exclusive acquire of a push lock by a thread that holds it shared: a promotion, which
+    /// waits for itself (P2 lock, P3 lock word, P4 the thread's shared acquisitions).
+    pub const PUSH_LOCK_SHARED_TO_EXCLUSIVE: usize = 0x22;
+    /// Shared re-acquire of a push lock by a thread that holds it shared while other threads
+    /// wait for it: the new request queues behind a waiter that waits for this thread (P2 lock,
+    /// P3 lock word, P4 the thread's shared acquisitions).
+    pub const PUSH_LOCK_SHARED_REACQUIRE_WHILE_WAITING: usize = 0x23;
+    /// Release of a push lock that the calling thread does not hold in that mode (P2 lock,
+    /// P3 lock word, P4 the mode released: 1 exclusive, 2 shared).
+    pub const PUSH_LOCK_RELEASE_NOT_HELD: usize = 0x24;
+    /// Release of a push lock above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const PUSH_LOCK_RELEASE_ABOVE_DISPATCH: usize = 0x25;
+    /// A push-lock pointer that is not pointer-aligned (P2 the pointer).
+    pub const PUSH_LOCK_MISALIGNED: usize = 0x26;
+    /// The push-lock word holds no valid state: overwritten while in use, or never
+    /// initialised (P2 lock, P3 lock word).
+    pub const PUSH_LOCK_CORRUPT: usize = 0x27;
+    /// `NdisRwlReleasePushLock` with a state that is not a live acquisition of this lock
+    /// (P2 lock, P3 the state's lock, P4 the state's mode).
+    pub const PUSH_LOCK_BAD_STATE: usize = 0x28;
+    /// `NdisRwlFreePushLock` of a lock that is held or waited for (P2 lock, P3 holders and
+    /// waiters).
+    pub const PUSH_LOCK_FREE_IN_USE: usize = 0x29;
+    /// `NdisRwlReleasePushLock` above APC_LEVEL, where it cannot leave its critical region
+    /// (P2 IRQL, P3 lock).
+    pub const PUSH_LOCK_RELEASE_ABOVE_APC: usize = 0x2A;
+
     // Legacy NDIS 5 lock (`NDIS_RW_LOCK`, src/rwlock_legacy.rs): 0x30-0x3F.
 
     /// NdisReleaseReadWriteLock with the LockState of an NdisDprAcquireReadWriteLock
