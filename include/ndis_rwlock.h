@@ -168,6 +168,86 @@ VOID NDIS_RWLOCK_API NdisAcquireRWLockWrite(PNDIS_RW_LOCK_EX Lock, PLOCK_STATE_E
 VOID NDIS_RWLOCK_API NdisReleaseRWLock(PNDIS_RW_LOCK_EX Lock, PLOCK_STATE_EX LockState);
 
 /* ---- Legacy NDIS 5 reader/writer lock (section: NDIS_RW_LOCK) ---------------------------- */
+/*
+ * The caller owns the storage: declare an NDIS_RW_LOCK (static, global, inside a structure, in
+ * nonpaged memory on Windows), initialise it with NdisInitializeReadWriteLock, and give every
+ * acquisition its own LOCK_STATE. An acquisition taken with NdisAcquireReadWriteLock is released
+ * with NdisReleaseReadWriteLock, one taken with NdisDprAcquireReadWriteLock with
+ * NdisDprReleaseReadWriteLock. Processors beyond MAXIMUM_PROCESSORS have no reader slot: there
+ * every acquisition is exclusive (docs/legacy.md).
+ */
+#ifndef MAXIMUM_PROCESSORS
+#if defined(_WIN64) || (defined(UINTPTR_MAX) && UINTPTR_MAX > 0xFFFFFFFFu)
+#define MAXIMUM_PROCESSORS 64
+#else
+#define MAXIMUM_PROCESSORS 32
+#endif
+#endif
+
+#ifndef _NDIS_
+typedef union _NDIS_RW_LOCK_REFCOUNT {
+    ULONG RefCount;
+    UCHAR cacheLine[16];
+} NDIS_RW_LOCK_REFCOUNT;
+
+typedef struct _NDIS_RW_LOCK {
+    union {
+        struct {
+            KSPIN_LOCK SpinLock;
+            PVOID Context;
+        };
+        UCHAR Reserved[16];
+    };
+    union {
+        NDIS_RW_LOCK_REFCOUNT RefCount[MAXIMUM_PROCESSORS];
+        ULONG RefCountEx[sizeof(NDIS_RW_LOCK_REFCOUNT) / sizeof(ULONG) * MAXIMUM_PROCESSORS];
+        struct {
+            KSPIN_LOCK RefCountLock;
+            volatile ULONG SharedRefCount;
+            volatile BOOLEAN WriterWaiting;
+        };
+    };
+} NDIS_RW_LOCK, *PNDIS_RW_LOCK;
+
+typedef struct _LOCK_STATE {
+    USHORT LockState;
+    KIRQL OldIrql;
+} LOCK_STATE, *PLOCK_STATE;
+#endif /* _NDIS_ */
+
+#ifndef NDIS_RWLOCK_STATIC_ASSERT
+#ifdef __cplusplus
+#define NDIS_RWLOCK_STATIC_ASSERT(e, m) static_assert(e, m)
+#else
+#define NDIS_RWLOCK_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#endif
+#endif
+
+#if defined(_WIN64) || (defined(UINTPTR_MAX) && UINTPTR_MAX > 0xFFFFFFFFu)
+NDIS_RWLOCK_STATIC_ASSERT(MAXIMUM_PROCESSORS == 64, "MAXIMUM_PROCESSORS is 64 on 64-bit targets");
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_RW_LOCK) == 1040, "sizeof(NDIS_RW_LOCK) is 1040 on 64-bit");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_RW_LOCK, Context) == 8, "Context is at offset 8 on 64-bit");
+#else
+NDIS_RWLOCK_STATIC_ASSERT(MAXIMUM_PROCESSORS == 32, "MAXIMUM_PROCESSORS is 32 on 32-bit targets");
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_RW_LOCK) == 528, "sizeof(NDIS_RW_LOCK) is 528 on 32-bit");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_RW_LOCK, Context) == 4, "Context is at offset 4 on 32-bit");
+#endif
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_RW_LOCK_REFCOUNT) == 16, "NDIS_RW_LOCK_REFCOUNT is 16 bytes");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_RW_LOCK, SpinLock) == 0, "SpinLock is at offset 0");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_RW_LOCK, RefCount) == 16, "RefCount is at offset 16");
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_RW_LOCK) == 16 + 16 * MAXIMUM_PROCESSORS,
+                          "NDIS_RW_LOCK is a 16-byte header and 16 bytes per processor");
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(LOCK_STATE) == 4, "LOCK_STATE is 4 bytes");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(LOCK_STATE, LockState) == 0, "LockState is at offset 0");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(LOCK_STATE, OldIrql) == 2, "OldIrql is at offset 2");
+
+VOID NDIS_RWLOCK_API NdisInitializeReadWriteLock(PNDIS_RW_LOCK Lock);
+VOID NDIS_RWLOCK_API NdisAcquireReadWriteLock(PNDIS_RW_LOCK Lock, BOOLEAN fWrite,
+                                              PLOCK_STATE LockState);
+VOID NDIS_RWLOCK_API NdisReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE LockState);
+VOID NDIS_RWLOCK_API NdisDprAcquireReadWriteLock(PNDIS_RW_LOCK Lock, BOOLEAN fWrite,
+                                                 PLOCK_STATE LockState);
+VOID NDIS_RWLOCK_API NdisDprReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE LockState);
 
 #ifdef __cplusplus
 }

@@ -72,7 +72,8 @@ pub mod rw {
     pub const NULL_LOCK_STATE: usize = 0x02;
     /// Flags has undefined bits (P2 flags, P3 lock).
     pub const UNDEFINED_FLAGS: usize = 0x03;
-    /// NDIS_RWL_AT_DISPATCH_LEVEL passed by a caller below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    /// NDIS_RWL_AT_DISPATCH_LEVEL passed, or NdisDprAcquireReadWriteLock called, by a caller
+    /// below DISPATCH_LEVEL (P2 IRQL, P3 lock).
     pub const AT_DISPATCH_FLAG_BELOW_DISPATCH: usize = 0x04;
     /// Acquire above DISPATCH_LEVEL (P2 IRQL, P3 lock).
     pub const ACQUIRE_ABOVE_DISPATCH: usize = 0x05;
@@ -137,6 +138,20 @@ pub mod rw {
     /// `NdisRwlReleasePushLock` above APC_LEVEL, where it cannot leave its critical region
     /// (P2 IRQL, P3 lock).
     pub const PUSH_LOCK_RELEASE_ABOVE_APC: usize = 0x2A;
+
+    // Legacy NDIS 5 lock (`NDIS_RW_LOCK`, src/rwlock_legacy.rs): 0x30-0x3F.
+
+    /// NdisReleaseReadWriteLock with the LockState of an NdisDprAcquireReadWriteLock
+    /// (P2 the state: LockState | OldIrql << 16, P3 lock).
+    pub const LEGACY_DPR_STATE_RELEASED_BY_NON_DPR: usize = 0x30;
+    /// NdisDprReleaseReadWriteLock with the LockState of an NdisAcquireReadWriteLock
+    /// (P2 the state: LockState | OldIrql << 16, P3 lock).
+    pub const LEGACY_NON_DPR_STATE_RELEASED_BY_DPR: usize = 0x31;
+    /// An NDIS_RW_LOCK pointer that is not aligned to the pointer size (P2 lock, P3 the
+    /// alignment required).
+    pub const LEGACY_MISALIGNED_LOCK: usize = 0x32;
+    /// NdisInitializeReadWriteLock above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const LEGACY_INITIALIZE_ABOVE_DISPATCH: usize = 0x33;
 }
 
 /// The name Windows prints for a bug-check code.

@@ -6,6 +6,9 @@
 //! - [`PushLock`] and [`CriticalRegion`]: data behind an `EX_PUSH_LOCK`, whose waiters sleep;
 //!   [`pushrw`]: an allocated push-lock reader/writer lock with the five calls of the NDIS lock
 //!   (`NdisRwlAllocatePushLock` and friends).
+//! - [`LegacyRwLock`] and the C exports `NdisInitializeReadWriteLock`,
+//!   `NdisAcquireReadWriteLock`, `NdisReleaseReadWriteLock` and the `Dpr` variants: the legacy
+//!   NDIS 5 lock in caller-owned storage ([`rwlock_legacy`]), on the same algorithm.
 //! - Everything is written once over the [`kernel::Kernel`] interface; on Windows it maps onto
 //!   wdk-sys, elsewhere onto the simulated kernel in [`sim`], which also checks for misuse the
 //!   way Driver Verifier does and bug-checks with the codes in [`bugcheck`].
@@ -19,6 +22,7 @@ pub mod pushrw;
 mod rwcore;
 mod rwlock;
 pub mod rwlock_ex;
+pub mod rwlock_legacy;
 #[cfg(not(windows))]
 pub mod sim;
 mod sync;
@@ -26,6 +30,7 @@ mod sync;
 pub use pushlock::{CriticalRegion, PushLock, PushLockReadGuard, PushLockWriteGuard};
 pub use rwcore::{Diagnostics, ProcessorList};
 pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
+pub use rwlock_legacy::{LegacyReadGuard, LegacyRwLock, LegacyWriteGuard};
 
 // Windows build pieces; docs/windows.md explains the choice.
 // - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not

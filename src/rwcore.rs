@@ -263,7 +263,12 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
             .store(writer + DEPTH_ONE, Ordering::Relaxed);
         return Some(Kind::RecursiveWrite);
     }
-    if counter::<K, S>(storage, me).load(Ordering::Relaxed) != 0 {
+    // A processor without a reader slot (the legacy lock beyond MAXIMUM_PROCESSORS) never
+    // holds a shared read, so it has nothing to promote; a writer needs no slot of its own.
+    if storage
+        .count(me)
+        .is_some_and(|count| count.load(Ordering::Relaxed) != 0)
+    {
         // Waiting for our own read to drain would never end: a self-deadlock on Windows.
         violation::<K>(
             rw::READ_TO_WRITE_PROMOTION,
