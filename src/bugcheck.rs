@@ -5,8 +5,6 @@
 //! documents none, so the crate raises [`NDIS_RWLOCK_VIOLATION`] with a subcode in parameter 1
 //! (the `rw::*` constants), in the manner of 0xC4. README.md has the whole table.
 
-/// 0x01 APC_INDEX_MISMATCH.
-pub const APC_INDEX_MISMATCH: u32 = 0x01;
 /// 0x0F SPIN_LOCK_ALREADY_OWNED: a thread acquires a spin lock it already holds
 /// (P1 lock address). On Windows this deadlocks; the simulated kernel stops instead.
 pub const SPIN_LOCK_ALREADY_OWNED: u32 = 0x0F;
@@ -157,7 +155,6 @@ pub mod rw {
 /// The name Windows prints for a bug-check code.
 pub fn name(code: u32) -> &'static str {
     match code {
-        APC_INDEX_MISMATCH => "APC_INDEX_MISMATCH",
         SPIN_LOCK_ALREADY_OWNED => "SPIN_LOCK_ALREADY_OWNED",
         SPIN_LOCK_NOT_OWNED => "SPIN_LOCK_NOT_OWNED",
         DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",

@@ -32,7 +32,7 @@ pub use rwcore::{Diagnostics, ProcessorList};
 pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
 pub use rwlock_legacy::{LegacyReadGuard, LegacyRwLock, LegacyWriteGuard};
 
-// Windows build pieces; docs/windows.md explains the choice.
+// Windows build pieces; README.md ("Windows") explains the choice.
 // - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not
 //   only the driver's: cargo links the staticlib and cdylib crate types of this package even
 //   when it is only a dependency, and a no_std staticlib/cdylib needs a panic handler. A crate
