@@ -2,55 +2,15 @@
 //! include/ndis_rwlock.h and calls the legacy routines by their ndis.h names, linked against
 //! the crate's static library (simulated kernel included).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 
-/// The `libndis_rwlock.a` that cargo built with this test: next to the test executable (in
-/// `deps/`) or one directory up; the newest if both exist.
-fn static_library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    let deps = exe.parent().expect("the test executable is in a directory");
-    [deps.to_path_buf(), deps.join("..")]
-        .into_iter()
-        .map(|dir| dir.join("libndis_rwlock.a"))
-        .filter_map(|path| {
-            let modified = path.metadata().and_then(|m| m.modified()).ok()?;
-            Some((modified, path))
-        })
-        .max()
-        .map(|(_, path)| path)
-        .expect("cargo builds libndis_rwlock.a (crate-type staticlib) with the tests")
-}
+mod support;
 
-/// Compiles and links the C program once per test process.
-fn program() -> &'static Path {
-    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("legacy_c");
-        let status = Command::new("cc")
-            .args([
-                "-std=c11",
-                "-D_GNU_SOURCE",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-O1",
-                "-I",
-            ])
-            .arg(root.join("include"))
-            .arg(root.join("tests/c/legacy.c"))
-            .arg(static_library())
-            .args(["-lpthread", "-ldl", "-lm", "-o"])
-            .arg(&out)
-            .status()
-            .expect("the system C compiler `cc` runs");
-        assert!(status.success(), "compiling tests/c/legacy.c failed");
-        out
-    })
+fn program() -> PathBuf {
+    support::c_program("legacy")
 }
 
 fn run(mode: &str) -> Output {

@@ -4,55 +4,17 @@
 #![cfg(not(loom))]
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A run that has not ended by then is stuck (deadlock or lost wake-up); no speed is measured.
 const STUCK: Duration = Duration::from_secs(120);
 
-/// The static library cargo built for this test run: next to the test executable
-/// (`target/<profile>/deps`), or one level up where `cargo build` puts it.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let deps = exe.parent().expect("the test executable is in a directory");
-    [deps, deps.parent().unwrap_or(deps)]
-        .iter()
-        .map(|dir| dir.join("libndis_rwlock.a"))
-        .find(|lib| lib.exists())
-        .unwrap_or_else(|| panic!("libndis_rwlock.a not found next to {}", exe.display()))
-}
+mod support;
 
-fn program() -> &'static Path {
-    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_pushlock");
-        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-        let status = Command::new(&cc)
-            .args([
-                "-std=c11",
-                "-D_GNU_SOURCE",
-                "-O1",
-                "-g",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-            ])
-            .arg("-pthread")
-            .arg("-I")
-            .arg(root.join("include"))
-            .arg(root.join("tests/c/pushlock.c"))
-            .arg(library())
-            .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"])
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
-        assert!(status.success(), "compiling tests/c/pushlock.c failed");
-        out
-    })
+fn program() -> PathBuf {
+    support::c_program("pushlock")
 }
 
 /// Runs the C program with `args`; fails the test if it does not end within [`STUCK`].

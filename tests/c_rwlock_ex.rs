@@ -5,9 +5,8 @@
 #![cfg(not(loom))]
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use ndis_rwlock::sim::BugCheck;
@@ -16,65 +15,10 @@ use ndis_rwlock::sim::BugCheck;
 const PROCESSORS: &str = "8";
 const SIGABRT: i32 = 6;
 
-/// `libndis_rwlock.a` of this build: cargo leaves it in `deps/` next to the test binary (and
-/// `cargo build` copies it one level up); the newest one is the current build.
-fn static_library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in a directory");
-    let mut candidates: Vec<PathBuf> = [Some(deps), deps.parent()]
-        .into_iter()
-        .flatten()
-        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-        .map(|entry| entry.path())
-        .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libndis_rwlock") && n.ends_with(".a"))
-        })
-        .collect();
-    candidates.sort_by_key(|path| {
-        std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .expect("a listed file has a modification time")
-    });
-    candidates
-        .pop()
-        .unwrap_or_else(|| panic!("no libndis_rwlock*.a near {}", exe.display()))
-}
+mod support;
 
-/// Builds the C program once per test run.
-fn program() -> &'static Path {
-    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ndis_rwlock_ex_c");
-        let library = static_library();
-        let status = Command::new("cc")
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread"])
-            .arg("-I")
-            .arg(root.join("include"))
-            .arg(root.join("tests/c/ndis_rwlock_ex.c"))
-            .arg(&library)
-            .args([
-                "-lgcc_s",
-                "-lutil",
-                "-lrt",
-                "-lpthread",
-                "-lm",
-                "-ldl",
-                "-lc",
-            ])
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .expect("the system C compiler `cc` runs");
-        assert!(
-            status.success(),
-            "cc failed ({status}) linking {}",
-            library.display()
-        );
-        out
-    })
+fn program() -> PathBuf {
+    support::c_program("ndis_rwlock_ex")
 }
 
 fn run(args: &[&str]) -> Output {
