@@ -5,7 +5,7 @@
 
 mod support;
 
-use ndis_rwlock::bugcheck::{self, verifier};
+use ndis_rwlock::bugcheck::{self, rw, verifier};
 use ndis_rwlock::sim::BugCheck;
 
 const PROCESSORS: u32 = 4;
@@ -124,4 +124,16 @@ fn c_unbalanced_leave_critical_region_stops_with_c4_3e() {
 fn c_ke_bug_check_ex_stops_with_its_code() {
     let output = run(&["misuse-bugcheck"]);
     support::assert_stopped(&output, &stop(0xE2, [1, 2, 3, 4]));
+}
+
+#[test]
+fn c_thread_exiting_at_dispatch_stops_the_machine() {
+    let output = run(&["misuse-thread-exit-at-dispatch"]);
+    support::assert_stopped(
+        &output,
+        &stop(
+            bugcheck::NDIS_RWLOCK_VIOLATION,
+            [rw::THREAD_EXIT_AT_DISPATCH, 2, 0, 0],
+        ),
+    );
 }

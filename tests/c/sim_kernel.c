@@ -130,6 +130,12 @@ static int routines(void) {
     return 0;
 }
 
+static void *exit_at_dispatch(void *arg) {
+    (void)arg;
+    KfRaiseIrql(DISPATCH_LEVEL);
+    return NULL; /* the thread ends while it owns its processor */
+}
+
 static int misuse(const char *name) {
     KSPIN_LOCK lock;
     KeInitializeSpinLock(&lock);
@@ -149,6 +155,10 @@ static int misuse(const char *name) {
         ExFreePoolWithTag(p, 0x74736554);
     } else if (strcmp(name, "leave-critical-region") == 0) {
         KeLeaveCriticalRegion();
+    } else if (strcmp(name, "thread-exit-at-dispatch") == 0) {
+        pthread_t thread;
+        CHECK(pthread_create(&thread, NULL, exit_at_dispatch, NULL) == 0);
+        CHECK(pthread_join(thread, NULL) == 0);
     } else if (strcmp(name, "bugcheck") == 0) {
         KeBugCheckEx(0xE2, 1, 2, 3, 4);
     } else {
