@@ -45,3 +45,8 @@ pub use rwlock_legacy::{LegacyReadGuard, LegacyRwLock, LegacyWriteGuard};
 extern crate wdk_panic;
 #[cfg(all(windows, feature = "driver"))]
 mod driver;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -53,13 +53,25 @@ unsafe impl<T: Send, K: Kernel> Send for RwLockEx<T, K> {}
 // writer at a time, possibly on another thread (T: Send), as std::sync::RwLock.
 unsafe impl<T: Send + Sync, K: Kernel> Sync for RwLockEx<T, K> {}
 
-impl<T, K: Kernel> RwLockEx<T, K> {
-    /// Allocates the lock (`NdisAllocateRWLock`) around `value`. `IRQL <= DISPATCH_LEVEL`.
+impl<T> RwLockEx<T> {
+    /// Allocates the lock (`NdisAllocateRWLock`) around `value`, on the target's kernel.
+    /// `IRQL <= DISPATCH_LEVEL`.
     ///
     /// # Errors
     ///
     /// [`AllocError`] when the nonpaged pool has no room.
     pub fn new(value: T) -> Result<Self, AllocError> {
+        Self::with_kernel(value)
+    }
+}
+
+impl<T, K: Kernel> RwLockEx<T, K> {
+    /// Allocates the lock around `value` on kernel `K` (the simulated one, a model checker's).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] when the nonpaged pool has no room.
+    pub fn with_kernel(value: T) -> Result<Self, AllocError> {
         let raw = NdisRwLockEx::<K>::allocate().ok_or(AllocError)?;
         Ok(Self {
             raw,

@@ -879,19 +879,34 @@ pub struct LegacyRwLock<T, K: Kernel = DefaultKernel> {
 // is atomics only.
 unsafe impl<T: Send + Sync, K: Kernel> Sync for LegacyRwLock<T, K> {}
 
-impl<T, K: Kernel> LegacyRwLock<T, K> {
-    /// A released lock around `value`. No allocation, usable in a `static`.
+impl<T> LegacyRwLock<T> {
+    /// A released lock around `value`, on the target's kernel. No allocation, usable in a
+    /// `static`.
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
+        Self::with_kernel(value)
+    }
+
+    /// A released lock around `value`. No allocation.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Self::with_kernel(value)
+    }
+}
+
+impl<T, K: Kernel> LegacyRwLock<T, K> {
+    /// A released lock around `value` on kernel `K`. No allocation, usable in a `static`.
+    #[cfg(not(loom))]
+    pub const fn with_kernel(value: T) -> Self {
         Self {
             raw: NdisRwLock::new(),
             data: UnsafeCell::new(value),
         }
     }
 
-    /// A released lock around `value`. No allocation.
+    /// A released lock around `value` on kernel `K`. No allocation.
     #[cfg(loom)]
-    pub fn new(value: T) -> Self {
+    pub fn with_kernel(value: T) -> Self {
         Self {
             raw: NdisRwLock::new(),
             data: UnsafeCell::new(value),
@@ -1061,7 +1076,7 @@ impl<T, K: Kernel> LegacyRwLock<T, K> {
 
 impl<T: Default, K: Kernel> Default for LegacyRwLock<T, K> {
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_kernel(T::default())
     }
 }
 
