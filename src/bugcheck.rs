@@ -5,8 +5,6 @@
 //! documents none, so the crate raises [`NDIS_RWLOCK_VIOLATION`] with a subcode in parameter 1
 //! (the `rw::*` constants), in the manner of 0xC4. README.md has the whole table.
 
-/// 0x01 APC_INDEX_MISMATCH.
-pub const APC_INDEX_MISMATCH: u32 = 0x01;
 /// 0x0F SPIN_LOCK_ALREADY_OWNED: a thread acquires a spin lock it already holds
 /// (P1 lock address). On Windows this deadlocks; the simulated kernel stops instead.
 pub const SPIN_LOCK_ALREADY_OWNED: u32 = 0x0F;
@@ -72,7 +70,8 @@ pub mod rw {
     pub const NULL_LOCK_STATE: usize = 0x02;
     /// Flags has undefined bits (P2 flags, P3 lock).
     pub const UNDEFINED_FLAGS: usize = 0x03;
-    /// NDIS_RWL_AT_DISPATCH_LEVEL passed by a caller below DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    /// NDIS_RWL_AT_DISPATCH_LEVEL passed, or NdisDprAcquireReadWriteLock called, by a caller
+    /// below DISPATCH_LEVEL (P2 IRQL, P3 lock).
     pub const AT_DISPATCH_FLAG_BELOW_DISPATCH: usize = 0x04;
     /// Acquire above DISPATCH_LEVEL (P2 IRQL, P3 lock).
     pub const ACQUIRE_ABOVE_DISPATCH: usize = 0x05;
@@ -102,17 +101,68 @@ pub mod rw {
     /// A processor-affinity request at DISPATCH_LEVEL or above, or for a processor that does
     /// not exist (simulated kernel; P2 processor, P3 IRQL).
     pub const BAD_AFFINITY: usize = 0x0D;
+
+    // Push locks (0x20-0x2F). Windows hangs or corrupts memory where these stop the machine.
+
+    /// Exclusive acquire of a push lock by the thread that owns it exclusively (P2 lock,
+    /// P3 lock word).
+    pub const PUSH_LOCK_RECURSIVE_EXCLUSIVE: usize = 0x20;
+    /// Shared acquire of a push lock by the thread that owns it exclusively (P2 lock,
+    /// P3 lock word).
+    pub const PUSH_LOCK_SHARED_INSIDE_EXCLUSIVE: usize = 0x21;
+    /// Exclusive acquire of a push lock by a thread that holds it shared: a promotion, which
+    /// waits for itself (P2 lock, P3 lock word, P4 the thread's shared acquisitions).
+    pub const PUSH_LOCK_SHARED_TO_EXCLUSIVE: usize = 0x22;
+    /// Shared re-acquire of a push lock by a thread that holds it shared while other threads
+    /// wait for it: the new request queues behind a waiter that waits for this thread (P2 lock,
+    /// P3 lock word, P4 the thread's shared acquisitions).
+    pub const PUSH_LOCK_SHARED_REACQUIRE_WHILE_WAITING: usize = 0x23;
+    /// Release of a push lock that the calling thread does not hold in that mode (P2 lock,
+    /// P3 lock word, P4 the mode released: 1 exclusive, 2 shared).
+    pub const PUSH_LOCK_RELEASE_NOT_HELD: usize = 0x24;
+    /// Release of a push lock above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const PUSH_LOCK_RELEASE_ABOVE_DISPATCH: usize = 0x25;
+    /// A push-lock pointer that is not pointer-aligned (P2 the pointer).
+    pub const PUSH_LOCK_MISALIGNED: usize = 0x26;
+    /// The push-lock word holds no valid state: overwritten while in use, or never
+    /// initialised (P2 lock, P3 lock word).
+    pub const PUSH_LOCK_CORRUPT: usize = 0x27;
+    /// `NdisRwlReleasePushLock` with a state that is not a live acquisition of this lock
+    /// (P2 lock, P3 the state's lock, P4 the state's mode).
+    pub const PUSH_LOCK_BAD_STATE: usize = 0x28;
+    /// `NdisRwlFreePushLock` of a lock that is held or waited for (P2 lock, P3 holders and
+    /// waiters).
+    pub const PUSH_LOCK_FREE_IN_USE: usize = 0x29;
+    /// `NdisRwlReleasePushLock` above APC_LEVEL, where it cannot leave its critical region
+    /// (P2 IRQL, P3 lock).
+    pub const PUSH_LOCK_RELEASE_ABOVE_APC: usize = 0x2A;
+
+    // Legacy NDIS 5 lock (`NDIS_RW_LOCK`, src/rwlock_legacy.rs): 0x30-0x3F.
+
+    /// NdisReleaseReadWriteLock with the LockState of an NdisDprAcquireReadWriteLock
+    /// (P2 the state: LockState | OldIrql << 16, P3 lock).
+    pub const LEGACY_DPR_STATE_RELEASED_BY_NON_DPR: usize = 0x30;
+    /// NdisDprReleaseReadWriteLock with the LockState of an NdisAcquireReadWriteLock
+    /// (P2 the state: LockState | OldIrql << 16, P3 lock).
+    pub const LEGACY_NON_DPR_STATE_RELEASED_BY_DPR: usize = 0x31;
+    /// An NDIS_RW_LOCK pointer that is not aligned to the pointer size (P2 lock, P3 the
+    /// alignment required).
+    pub const LEGACY_MISALIGNED_LOCK: usize = 0x32;
+    /// NdisInitializeReadWriteLock above DISPATCH_LEVEL (P2 IRQL, P3 lock).
+    pub const LEGACY_INITIALIZE_ABOVE_DISPATCH: usize = 0x33;
+
+    // Asymmetric-mode locks (`RwLockEx::new_asymmetric`): 0x40-0x4F.
+
     /// The writer of an asymmetric-mode lock could not run the process-wide barrier
     /// (`Kernel::flush_process_write_buffers` failed after it had worked when the lock was
     /// allocated): readers might be inside unseen, so the machine stops; the write
     /// acquisition is undone first (P2 lock).
-    pub const PROCESS_BARRIER_FAILED: usize = 0x20;
+    pub const PROCESS_BARRIER_FAILED: usize = 0x40;
 }
 
 /// The name Windows prints for a bug-check code.
 pub fn name(code: u32) -> &'static str {
     match code {
-        APC_INDEX_MISMATCH => "APC_INDEX_MISMATCH",
         SPIN_LOCK_ALREADY_OWNED => "SPIN_LOCK_ALREADY_OWNED",
         SPIN_LOCK_NOT_OWNED => "SPIN_LOCK_NOT_OWNED",
         DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",

@@ -374,7 +374,12 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
             .store(writer + DEPTH_ONE, Ordering::Relaxed);
         return Some(Kind::RecursiveWrite);
     }
-    if counter::<K, S>(storage, me).load(Ordering::Relaxed) != 0 {
+    // A processor without a reader slot (the legacy lock beyond MAXIMUM_PROCESSORS) never
+    // holds a shared read, so it has nothing to promote; a writer needs no slot of its own.
+    if storage
+        .count(me)
+        .is_some_and(|count| count.load(Ordering::Relaxed) != 0)
+    {
         // Waiting for our own read to drain would never end: a self-deadlock on Windows.
         violation::<K>(
             rw::READ_TO_WRITE_PROMOTION,
@@ -455,6 +460,34 @@ pub(crate) unsafe fn release_write<K: Kernel, S: RwStorage + ?Sized>(
             unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
         }
         _ => violation::<K>(rw::BAD_LOCK_STATE, depth, storage.address(), 0),
+    }
+}
+
+/// Whether processor `me`, the caller's, holds what a release would undo: a read acquisition
+/// (`write` is `None`), or the write lock at a depth that matches `write` (depth 0 for
+/// [`Kind::Write`], deeper for [`Kind::RecursiveWrite`]). Lets a caller that knows what the
+/// release is for (a `LOCK_STATE_EX`) reject a state that is no longer, or never was, live
+/// before [`release_read`] or [`release_write`] would misreport it.
+///
+/// Stable without synchronisation: only processor `me` changes its count, and only the owner
+/// changes the writer word while it owns it.
+#[inline]
+pub(crate) fn holds<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    write: Option<Kind>,
+) -> bool {
+    match write {
+        None => counter::<K, S>(storage, me).load(Ordering::Relaxed) != 0,
+        Some(kind) => {
+            let writer = storage.writer().load(Ordering::Relaxed);
+            let depth = writer >> DEPTH_SHIFT;
+            owner_of(writer) == owner_value(me)
+                && match kind {
+                    Kind::Write => depth == 0,
+                    Kind::RecursiveWrite => depth > 0,
+                }
+        }
     }
 }
 

@@ -54,18 +54,15 @@ unsafe impl<T: Send, K: Kernel> Send for RwLockEx<T, K> {}
 // writer at a time, possibly on another thread (T: Send), as std::sync::RwLock.
 unsafe impl<T: Send + Sync, K: Kernel> Sync for RwLockEx<T, K> {}
 
-impl<T, K: Kernel> RwLockEx<T, K> {
-    /// Allocates the lock (`NdisAllocateRWLock`) around `value`. `IRQL <= DISPATCH_LEVEL`.
+impl<T> RwLockEx<T> {
+    /// Allocates the lock (`NdisAllocateRWLock`) around `value`, on the target's kernel.
+    /// `IRQL <= DISPATCH_LEVEL`.
     ///
     /// # Errors
     ///
     /// [`AllocError`] when the nonpaged pool has no room.
     pub fn new(value: T) -> Result<Self, AllocError> {
-        let raw = NdisRwLockEx::<K>::allocate().ok_or(AllocError)?;
-        Ok(Self {
-            raw,
-            data: UnsafeCell::new(value),
-        })
+        Self::with_kernel(value)
     }
 
     /// As [`new`](Self::new), in asymmetric mode: readers execute no fence and no locked
@@ -78,6 +75,30 @@ impl<T, K: Kernel> RwLockEx<T, K> {
     ///
     /// [`AllocError`] when the nonpaged pool has no room.
     pub fn new_asymmetric(value: T) -> Result<Self, AllocError> {
+        Self::with_kernel_asymmetric(value)
+    }
+}
+
+impl<T, K: Kernel> RwLockEx<T, K> {
+    /// Allocates the lock around `value` on kernel `K` (the simulated one, a model checker's).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] when the nonpaged pool has no room.
+    pub fn with_kernel(value: T) -> Result<Self, AllocError> {
+        let raw = NdisRwLockEx::<K>::allocate().ok_or(AllocError)?;
+        Ok(Self {
+            raw,
+            data: UnsafeCell::new(value),
+        })
+    }
+
+    /// [`new_asymmetric`](RwLockEx::new_asymmetric) on kernel `K`.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError`] when the nonpaged pool has no room.
+    pub fn with_kernel_asymmetric(value: T) -> Result<Self, AllocError> {
         let raw = NdisRwLockEx::<K>::allocate_asymmetric().ok_or(AllocError)?;
         Ok(Self {
             raw,
@@ -85,7 +106,7 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         })
     }
 
-    /// Whether the lock is in asymmetric mode (see [`new_asymmetric`](Self::new_asymmetric)).
+    /// Whether the lock is in asymmetric mode (see [`new_asymmetric`](RwLockEx::new_asymmetric)).
     pub fn is_asymmetric(&self) -> bool {
         self.raw().is_asymmetric()
     }

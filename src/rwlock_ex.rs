@@ -431,13 +431,13 @@ unsafe fn release_any<K: Kernel>(
     value: LockStateEx,
 ) {
     let kind = value.lock_state & STATE_KIND_MASK;
+    let bytes = usize::from(value.old_irql)
+        | usize::from(value.lock_state) << 8
+        | usize::from(value.flags) << 16;
     if value.lock_state & !STATE_KIND_MASK != lock.address_bits()
         || !matches!(kind, STATE_READ | STATE_WRITE | STATE_RECURSIVE_WRITE)
         || value.old_irql > DISPATCH_LEVEL
     {
-        let bytes = usize::from(value.old_irql)
-            | usize::from(value.lock_state) << 8
-            | usize::from(value.flags) << 16;
         violation::<K>(rw::BAD_LOCK_STATE, bytes, lock.address(), 0);
     }
     rwcore::check_release_irql::<K>(lock.address());
@@ -449,6 +449,17 @@ unsafe fn release_any<K: Kernel>(
             lock.address(),
             0,
         );
+    }
+    let held = match kind {
+        STATE_READ => None,
+        STATE_WRITE => Some(Kind::Write),
+        _ => Some(Kind::RecursiveWrite),
+    };
+    // The state names this processor; if the lock says this processor holds no such
+    // acquisition (a stale copy of a released state, another lock's state, the outer write
+    // released before a recursive one), the state is not live.
+    if !rwcore::holds::<K, _>(lock, me, held) {
+        violation::<K>(rw::BAD_LOCK_STATE, bytes, lock.address(), 0);
     }
     match kind {
         // SAFETY: the state says this processor holds a read acquisition; release_read

@@ -221,6 +221,46 @@ pub unsafe trait Kernel: 'static {
     /// Pairs with an earlier [`Kernel::enter_critical_region`] of the same thread.
     unsafe fn leave_critical_region();
 
+    /// `ExInitializePushLock`: stores a released push lock in `lock`.
+    ///
+    /// # Safety
+    ///
+    /// No thread holds `lock` or waits for it: re-initialising a lock in use strands its
+    /// owners and waiters.
+    unsafe fn initialize_push_lock(lock: &ExPushLock);
+
+    /// `ExAcquirePushLockExclusiveEx`: blocks until the calling thread owns `lock` exclusively.
+    ///
+    /// The caller runs at `IRQL <= APC_LEVEL` with normal kernel APCs disabled (inside
+    /// [`Kernel::enter_critical_region`]), passes [`EX_DEFAULT_PUSH_LOCK_FLAGS`] and does not
+    /// hold `lock` already: push locks are not recursive, and Windows hangs where the simulated
+    /// kernel bug-checks.
+    fn acquire_push_lock_exclusive(lock: &ExPushLock, flags: u32);
+
+    /// `ExAcquirePushLockSharedEx`: blocks until the calling thread owns `lock` shared.
+    ///
+    /// Same rules as [`Kernel::acquire_push_lock_exclusive`]. New shared acquirers queue
+    /// behind a waiting exclusive acquirer, so a thread that already holds `lock` shared must
+    /// not acquire it shared again.
+    fn acquire_push_lock_shared(lock: &ExPushLock, flags: u32);
+
+    /// `ExReleasePushLockExclusiveEx`.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread owns `lock` exclusively, through
+    /// [`Kernel::acquire_push_lock_exclusive`], runs at `IRQL <= DISPATCH_LEVEL` and is still
+    /// in the critical region it acquired in.
+    unsafe fn release_push_lock_exclusive(lock: &ExPushLock, flags: u32);
+
+    /// `ExReleasePushLockSharedEx`.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread owns `lock` shared, through [`Kernel::acquire_push_lock_shared`],
+    /// runs at `IRQL <= DISPATCH_LEVEL` and is still in the critical region it acquired in.
+    unsafe fn release_push_lock_shared(lock: &ExPushLock, flags: u32);
+
     /// A hint to the processor that the caller is spin-waiting (`YieldProcessor`).
     fn spin_hint();
 

@@ -6,7 +6,7 @@
 
 use wdk_sys::{PKSPIN_LOCK, POOL_FLAG_NON_PAGED, PROCESSOR_NUMBER, ULONG_PTR, ntddk};
 
-use super::{Irql, KSpinLock, Kernel};
+use super::{ExPushLock, Irql, KSpinLock, Kernel};
 
 /// The Windows kernel, through wdk-sys.
 #[derive(Debug, Clone, Copy, Default)]
@@ -114,6 +114,38 @@ unsafe impl Kernel for Wdk {
     unsafe fn leave_critical_region() {
         // SAFETY: pairs with an earlier enter (trait contract).
         unsafe { ntddk::KeLeaveCriticalRegion() }
+    }
+
+    unsafe fn initialize_push_lock(lock: &ExPushLock) {
+        // SAFETY: the pointer is to a live, pointer-aligned EX_PUSH_LOCK (a transparent
+        // ULONG_PTR) that nobody holds (trait contract).
+        unsafe { ntddk::ExInitializePushLock(lock.as_ptr().cast()) }
+    }
+
+    #[inline]
+    fn acquire_push_lock_exclusive(lock: &ExPushLock, flags: u32) {
+        // SAFETY: the pointer is to a live EX_PUSH_LOCK; IRQL <= APC_LEVEL, the critical
+        // region and the flags are the caller's documented preconditions, which Driver
+        // Verifier checks.
+        unsafe { ntddk::ExAcquirePushLockExclusiveEx(lock.as_ptr().cast(), flags) }
+    }
+
+    #[inline]
+    fn acquire_push_lock_shared(lock: &ExPushLock, flags: u32) {
+        // SAFETY: as for the exclusive acquire.
+        unsafe { ntddk::ExAcquirePushLockSharedEx(lock.as_ptr().cast(), flags) }
+    }
+
+    #[inline]
+    unsafe fn release_push_lock_exclusive(lock: &ExPushLock, flags: u32) {
+        // SAFETY: the caller owns the lock exclusively (trait contract).
+        unsafe { ntddk::ExReleasePushLockExclusiveEx(lock.as_ptr().cast(), flags) }
+    }
+
+    #[inline]
+    unsafe fn release_push_lock_shared(lock: &ExPushLock, flags: u32) {
+        // SAFETY: the caller owns the lock shared (trait contract).
+        unsafe { ntddk::ExReleasePushLockSharedEx(lock.as_ptr().cast(), flags) }
     }
 
     #[inline]

@@ -42,6 +42,7 @@ use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL, Plac
 
 pub mod exports;
 pub mod pool;
+pub mod pushlock;
 
 /// The simulated kernel, as a [`Kernel`] implementation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -525,6 +526,7 @@ fn reset_after_stop(t: &ThreadState) {
     t.set_irql(PASSIVE_LEVEL);
     t.apc_disable.set(0);
     t.stopping.set(true);
+    pushlock::forget_held();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -854,6 +856,26 @@ unsafe impl Kernel for Sim {
             );
         }
         with_thread(|t| t.apc_disable.set(depth - 1));
+    }
+
+    unsafe fn initialize_push_lock(lock: &crate::kernel::ExPushLock) {
+        pushlock::initialize(lock);
+    }
+
+    fn acquire_push_lock_exclusive(lock: &crate::kernel::ExPushLock, flags: u32) {
+        pushlock::acquire(lock, flags, true);
+    }
+
+    fn acquire_push_lock_shared(lock: &crate::kernel::ExPushLock, flags: u32) {
+        pushlock::acquire(lock, flags, false);
+    }
+
+    unsafe fn release_push_lock_exclusive(lock: &crate::kernel::ExPushLock, flags: u32) {
+        pushlock::release(lock, flags, true);
+    }
+
+    unsafe fn release_push_lock_shared(lock: &crate::kernel::ExPushLock, flags: u32) {
+        pushlock::release(lock, flags, false);
     }
 
     #[inline]
