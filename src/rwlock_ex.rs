@@ -394,19 +394,21 @@ pub unsafe fn release<K: Kernel>(lock: *mut NdisRwLockEx<K>, state: *mut LockSta
     let value = unsafe { state.read() };
     let place = K::current_place();
     let me = place.processor();
-    // The common case, a read released where it was taken, with every check `release_any`
-    // makes for it folded into one test; anything else takes the general path.
+    // The common case, a live read released where it was taken, with every check
+    // `release_any` makes for it folded into one test; anything else takes the general path,
+    // which reports what is wrong.
+    let count = rwcore::counter::<K, _>(lock, me);
     if value.lock_state != STATE_READ | lock.address_bits()
         || value.old_irql > DISPATCH_LEVEL
         || place.irql() != DISPATCH_LEVEL
         || (me & 0x7F) as u8 != value.flags >> 1
+        || count.load(Ordering::Relaxed) == 0
     {
         // SAFETY: the caller's contract; `state` holds `value`.
         return unsafe { release_any(lock, state, value) };
     }
-    // SAFETY: the state says this processor holds a read acquisition; release_read
-    // bug-checks if its count says otherwise.
-    unsafe { rwcore::release_read::<K, _>(lock, me) };
+    // SAFETY: this processor holds a read acquisition (its count is not 0), as the state says.
+    unsafe { rwcore::release_read_count::<K>(count, me, lock.address()) };
     let lock_state = state
         .cast::<u8>()
         .wrapping_add(core::mem::offset_of!(LockStateEx, lock_state));
