@@ -1,6 +1,6 @@
 //! Criterion benchmarks: `RwLockEx` (symmetric and asymmetric, from `PASSIVE_LEVEL` and at
-//! `DISPATCH_LEVEL`) against `std::sync::RwLock`, `parking_lot::RwLock`, crossbeam's
-//! `ShardedLock` and `spin::RwLock`.
+//! `DISPATCH_LEVEL`), the legacy NDIS 5 lock and `PushLock` against `std::sync::RwLock`,
+//! `parking_lot::RwLock`, crossbeam's `ShardedLock` and `spin::RwLock`.
 //!
 //! `cargo bench --bench locks` (add a filter such as `-- read_uncontended` to run one group).
 //! Groups: uncontended read and write lock+unlock on one thread; read-only throughput with 1
@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use common::{
-    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, Lock, NoLock, ParkingLot, Sharded,
-    Spin, StdRwLock, pin, timed_ops,
+    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, LegacyDispatch, LegacyPassive,
+    Lock, NoLock, ParkingLot, Push, Sharded, Spin, StdRwLock, pin, timed_ops,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -54,6 +54,9 @@ macro_rules! each_lock {
         $f::<ExSymPassive>($group $(, $arg)*);
         $f::<ExAsymDispatch>($group $(, $arg)*);
         $f::<ExAsymPassive>($group $(, $arg)*);
+        $f::<LegacyDispatch>($group $(, $arg)*);
+        $f::<LegacyPassive>($group $(, $arg)*);
+        $f::<Push>($group $(, $arg)*);
         $f::<ParkingLot>($group $(, $arg)*);
         $f::<StdRwLock>($group $(, $arg)*);
         $f::<Sharded>($group $(, $arg)*);

@@ -1,7 +1,8 @@
-//! One read acquire+release per call, through a non-inlined wrapper per lock, for
-//! `scripts/callgrind.sh`, which runs this program under `valgrind --tool=callgrind`, collects
-//! only inside `read_pair_<lock>` and subtracts a run of `N` pairs from a run of `2N` to count
-//! the instructions (and the locked instructions and fences) of one pair.
+//! One read (or, for the `write:` rows, write) acquire+release per call, through a
+//! non-inlined wrapper per lock, for `scripts/callgrind.sh`, which runs this program under
+//! `valgrind --tool=callgrind`, collects only inside the wrapper and subtracts a run of `N`
+//! pairs from a run of `2N` to count the instructions (and the locked instructions and
+//! fences) of one pair.
 //!
 //! Usage: `callgrind_pairs <lock> <pairs>`, `callgrind_pairs --list`, or
 //! `callgrind_pairs --time [rounds] [pairs]`, which times every wrapper natively in
@@ -21,7 +22,7 @@ use ndis_rwlock::rwlock_ex::{
     LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisAcquireRWLockRead, NdisAllocateRWLock,
     NdisFreeRWLock, NdisReleaseRWLock, NdisRwLockEx,
 };
-use ndis_rwlock::{RwLockEx, sim};
+use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, sim};
 
 /// `RwLockEx::read_at_dispatch`: the caller is already at `DISPATCH_LEVEL`.
 #[inline(never)]
@@ -64,6 +65,27 @@ fn read_pair_ndis_c_passive(lock: *mut NdisRwLockEx, data: &u64) -> u64 {
     value
 }
 
+/// `LegacyRwLock::read_at_dispatch` (`NdisDprAcquireReadWriteLock`).
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn read_pair_legacy_dispatch(lock: &LegacyRwLock<u64>, token: &AtDispatch) -> u64 {
+    *lock.read_at_dispatch(token)
+}
+
+/// `LegacyRwLock::read` from `PASSIVE_LEVEL` (`NdisAcquireReadWriteLock`).
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn read_pair_legacy_passive(lock: &LegacyRwLock<u64>) -> u64 {
+    *lock.read()
+}
+
+/// `PushLock::read` inside a critical region the caller holds.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn read_pair_pushlock(lock: &PushLock<u64>, region: &CriticalRegion) -> u64 {
+    *lock.read(region)
+}
+
 /// `std::sync::RwLock`.
 #[inline(never)]
 #[unsafe(no_mangle)]
@@ -92,6 +114,51 @@ fn read_pair_spin(lock: &spin::RwLock<u64>) -> u64 {
     *lock.read()
 }
 
+/// `RwLockEx::write_at_dispatch`: one uncontended write acquire+release.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn write_pair_rwlock_ex_dispatch(lock: &RwLockEx<u64>, token: &AtDispatch) -> u64 {
+    let mut w = lock.write_at_dispatch(token);
+    *w += 1;
+    *w
+}
+
+/// `RwLockEx::write` from `PASSIVE_LEVEL`.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn write_pair_rwlock_ex_passive(lock: &RwLockEx<u64>) -> u64 {
+    let mut w = lock.write();
+    *w += 1;
+    *w
+}
+
+/// `PushLock::write` inside a critical region the caller holds.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn write_pair_pushlock(lock: &PushLock<u64>, region: &CriticalRegion) -> u64 {
+    let mut w = lock.write(region);
+    *w += 1;
+    *w
+}
+
+/// `parking_lot::RwLock::write`.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn write_pair_parking_lot(lock: &parking_lot::RwLock<u64>) -> u64 {
+    let mut w = lock.write();
+    *w += 1;
+    *w
+}
+
+/// `std::sync::RwLock::write`.
+#[inline(never)]
+#[unsafe(no_mangle)]
+fn write_pair_std(lock: &std::sync::RwLock<u64>) -> u64 {
+    let mut w = lock.write().expect("not poisoned");
+    *w += 1;
+    *w
+}
+
 /// The locks this program measures, in table order.
 const LOCKS: &[&str] = &[
     "rwlock_ex_dispatch",
@@ -100,15 +167,30 @@ const LOCKS: &[&str] = &[
     "rwlock_ex_asym_passive",
     "ndis_c_dispatch",
     "ndis_c_passive",
+    "legacy_dispatch",
+    "legacy_passive",
+    "pushlock",
     "std",
     "parking_lot",
     "crossbeam_sharded",
     "spin",
+    "write:rwlock_ex_dispatch",
+    "write:rwlock_ex_passive",
+    "write:rwlock_ex_asym_dispatch",
+    "write:pushlock",
+    "write:std",
+    "write:parking_lot",
 ];
 
 fn announce(show: bool, name: &str, address: *const ()) {
     if show {
         println!("wrapper read_pair_{name} {address:p}");
+    }
+}
+
+fn announce_write(show: bool, name: &str, address: *const ()) {
+    if show {
+        println!("wrapper write_pair_{name} {address:p}");
     }
 }
 
@@ -132,6 +214,7 @@ fn repeat1<A: Copy>(n: u64, pair: fn(A) -> u64, a: A) -> Duration {
 }
 
 fn make_ex(name: &str) -> RwLockEx<u64> {
+    // Write rows are named `write:<lock>`.
     let asymmetric = name.contains("asym");
     let lock = if asymmetric {
         RwLockEx::new_asymmetric(7u64)
@@ -182,6 +265,26 @@ fn run(name: &str, n: u64, show: bool) -> Duration {
             unsafe { NdisFreeRWLock(lock) };
             took
         }
+        "legacy_dispatch" => {
+            let lock = LegacyRwLock::new(7u64);
+            let raised: DispatchGuard = DispatchGuard::raise();
+            let pair: fn(&LegacyRwLock<u64>, &AtDispatch) -> u64 = read_pair_legacy_dispatch;
+            announce(show, name, pair as *const ());
+            repeat(n, pair, &lock, raised.token())
+        }
+        "legacy_passive" => {
+            let lock = LegacyRwLock::new(7u64);
+            let pair: fn(&LegacyRwLock<u64>) -> u64 = read_pair_legacy_passive;
+            announce(show, name, pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "pushlock" => {
+            let lock = PushLock::new(7u64);
+            let region = CriticalRegion::enter();
+            let pair: fn(&PushLock<u64>, &CriticalRegion) -> u64 = read_pair_pushlock;
+            announce(show, name, pair as *const ());
+            repeat(n, pair, &lock, &region)
+        }
         "std" => {
             let lock = std::sync::RwLock::new(7u64);
             let pair: fn(&std::sync::RwLock<u64>) -> u64 = read_pair_std;
@@ -207,6 +310,38 @@ fn run(name: &str, n: u64, show: bool) -> Duration {
             announce(show, name, pair as *const ());
             repeat1(n, pair, &lock)
         }
+        "write:rwlock_ex_dispatch" | "write:rwlock_ex_asym_dispatch" => {
+            let lock = make_ex(name);
+            let raised: DispatchGuard = DispatchGuard::raise();
+            let pair: fn(&RwLockEx<u64>, &AtDispatch) -> u64 = write_pair_rwlock_ex_dispatch;
+            announce_write(show, "rwlock_ex_dispatch", pair as *const ());
+            repeat(n, pair, &lock, raised.token())
+        }
+        "write:rwlock_ex_passive" => {
+            let lock = make_ex(name);
+            let pair: fn(&RwLockEx<u64>) -> u64 = write_pair_rwlock_ex_passive;
+            announce_write(show, "rwlock_ex_passive", pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "write:pushlock" => {
+            let lock = PushLock::new(7u64);
+            let region = CriticalRegion::enter();
+            let pair: fn(&PushLock<u64>, &CriticalRegion) -> u64 = write_pair_pushlock;
+            announce_write(show, "pushlock", pair as *const ());
+            repeat(n, pair, &lock, &region)
+        }
+        "write:std" => {
+            let lock = std::sync::RwLock::new(7u64);
+            let pair: fn(&std::sync::RwLock<u64>) -> u64 = write_pair_std;
+            announce_write(show, "std", pair as *const ());
+            repeat1(n, pair, &lock)
+        }
+        "write:parking_lot" => {
+            let lock = parking_lot::RwLock::new(7u64);
+            let pair: fn(&parking_lot::RwLock<u64>) -> u64 = write_pair_parking_lot;
+            announce_write(show, "parking_lot", pair as *const ());
+            repeat1(n, pair, &lock)
+        }
         other => panic!("unknown lock {other}; `--list` lists them"),
     }
 }
@@ -227,16 +362,23 @@ fn time_all(rounds: usize, pairs: u64) {
         v[v.len() / 2]
     };
     let medians: Vec<f64> = samples.iter_mut().map(median).collect();
-    let parking_lot = LOCKS
-        .iter()
-        .position(|&l| l == "parking_lot")
-        .map_or(f64::NAN, |i| medians[i]);
+    let reference = |name: &str| {
+        LOCKS
+            .iter()
+            .position(|&l| l == name)
+            .map_or(f64::NAN, |i| medians[i])
+    };
     println!(
-        "{:<28} {:>10} {:>16}",
-        "lock (read acquire+release)", "ns/pair", "vs parking_lot"
+        "{:<30} {:>10} {:>16}",
+        "lock (acquire+release pair)", "ns/pair", "vs parking_lot"
     );
     for (lock, m) in LOCKS.iter().zip(&medians) {
-        println!("{lock:<28} {m:>10.2} {:>15.2}x", m / parking_lot);
+        let parking_lot = if lock.starts_with("write:") {
+            reference("write:parking_lot")
+        } else {
+            reference("parking_lot")
+        };
+        println!("{lock:<30} {m:>10.2} {:>15.2}x", m / parking_lot);
     }
 }
 

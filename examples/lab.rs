@@ -1,154 +1,88 @@
-//! The lab: a read-mostly workload on the simulated multi-processor machine.
+//! The lab: a read-mostly workload on the simulated multi-processor machine, over every lock of
+//! this crate and its peers, in the same run.
 //!
-//! Every worker thread is bound to its own virtual processor (`sim::dedicate`), as a DPC or a
-//! receive path would run pinned on a real machine, and repeatedly reads (or, for a small share
-//! of operations, writes) a two-word record that must always read back consistent. The same
-//! workload runs over `RwLockEx` (which raises to DISPATCH_LEVEL in the simulated kernel on
-//! every acquisition), `parking_lot::RwLock` and `std::sync::RwLock`, in interleaved rounds;
-//! the table shows the median throughput of each and its ratio to parking_lot.
+//! Every worker thread is bound to its own virtual processor (`sim::dedicate`) and pinned to the
+//! host CPU of the same index, as a DPC or a receive path would run pinned on a real machine,
+//! and repeatedly reads (or, for a share of operations, writes) a two-word record that must
+//! always read back consistent. Locks: `RwLockEx` in both fence modes, through `read()` from
+//! `PASSIVE_LEVEL` (a simulated raise and lower per acquisition) and through
+//! `read_at_dispatch()` (`NDIS_RWL_AT_DISPATCH_LEVEL`); the legacy NDIS 5 lock; `PushLock`;
+//! `std::sync::RwLock`, `parking_lot::RwLock`, crossbeam's `ShardedLock`, `spin::RwLock`; and a
+//! no-lock control. Scenarios: read and write lock+unlock on one thread, read-only throughput
+//! with one and with `--threads` threads, 99/1 and 90/10 read/write mixes. Each figure is the
+//! median of interleaved rounds; a round counts only the 1 ms windows in which every thread
+//! ran at full speed (the host pauses virtual CPUs for milliseconds, and other work shares
+//! the cores), and the table says how many it kept.
+//! `--sweep` adds the write share at which `RwLockEx` stops beating parking_lot.
 //!
-//! Usage: `cargo run --release --example lab -- [--threads N] [--rounds R] [--round-ms M]`
+//! Usage: `cargo run --release --example lab -- [--threads N] [--rounds R] [--round-ms M]
+//! [--sweep]`
 
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+#[path = "../benches/common/mod.rs"]
+mod common;
 
-use ndis_rwlock::RwLockEx;
+use std::time::Duration;
+
+use common::{
+    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, LegacyDispatch, LegacyPassive,
+    Lock, NoLock, ParkingLot, Push, RoundResult, Sharded, Spin, StdRwLock, median, round,
+};
+use ndis_rwlock::rwlock_ex::NdisRwLockEx;
 use ndis_rwlock::sim;
 
-#[derive(Default)]
-struct Record {
-    a: u64,
-    b: u64,
+/// One lock of the table, type-erased.
+struct Row {
+    name: &'static str,
+    writes: bool,
+    run: Box<dyn Fn(u32, u32, Duration) -> RoundResult>,
 }
 
-/// What the workload needs from a lock.
-trait Lock: Sync {
-    const NAME: &'static str;
-    fn make() -> Self;
-    fn read_check(&self) -> bool;
-    fn write_bump(&self);
-}
-
-impl Lock for RwLockEx<Record> {
-    const NAME: &'static str = "RwLockEx (NDIS_RW_LOCK_EX)";
-    fn make() -> Self {
-        RwLockEx::new(Record::default()).expect("the simulated pool has room")
-    }
-    #[inline]
-    fn read_check(&self) -> bool {
-        let r = self.read();
-        r.a == r.b
-    }
-    #[inline]
-    fn write_bump(&self) {
-        let mut w = self.write();
-        w.a += 1;
-        w.b += 1;
+fn row<L: Lock + 'static>() -> Row {
+    let lock = L::make();
+    Row {
+        name: L::NAME,
+        writes: L::WRITES,
+        run: Box::new(move |threads, write_bp, length| round(&lock, threads, write_bp, length)),
     }
 }
 
-impl Lock for parking_lot::RwLock<Record> {
-    const NAME: &'static str = "parking_lot::RwLock";
-    fn make() -> Self {
-        parking_lot::RwLock::new(Record::default())
-    }
-    #[inline]
-    fn read_check(&self) -> bool {
-        let r = self.read();
-        r.a == r.b
-    }
-    #[inline]
-    fn write_bump(&self) {
-        let mut w = self.write();
-        w.a += 1;
-        w.b += 1;
-    }
-}
-
-impl Lock for std::sync::RwLock<Record> {
-    const NAME: &'static str = "std::sync::RwLock";
-    fn make() -> Self {
-        std::sync::RwLock::new(Record::default())
-    }
-    #[inline]
-    fn read_check(&self) -> bool {
-        let r = self.read().expect("not poisoned");
-        r.a == r.b
-    }
-    #[inline]
-    fn write_bump(&self) {
-        let mut w = self.write().expect("not poisoned");
-        w.a += 1;
-        w.b += 1;
-    }
+fn rows() -> Vec<Row> {
+    vec![
+        row::<ExSymDispatch>(),
+        row::<ExSymPassive>(),
+        row::<ExAsymDispatch>(),
+        row::<ExAsymPassive>(),
+        row::<LegacyDispatch>(),
+        row::<LegacyPassive>(),
+        row::<Push>(),
+        row::<ParkingLot>(),
+        row::<StdRwLock>(),
+        row::<Sharded>(),
+        row::<Spin>(),
+        row::<NoLock>(),
+    ]
 }
 
 struct Config {
     threads: u32,
     rounds: usize,
     round: Duration,
-}
-
-/// One timed round: returns operations per second.
-fn round<L: Lock>(lock: &L, threads: u32, write_per_mille: u32, length: Duration) -> f64 {
-    let stop = AtomicBool::new(false);
-    let total = AtomicU64::new(0);
-    let violations = AtomicU64::new(0);
-    let start = Barrier::new(threads as usize + 1);
-    let elapsed = std::thread::scope(|s| {
-        for processor in 0..threads {
-            let (stop, total, violations, start) = (&stop, &total, &violations, &start);
-            s.spawn(move || {
-                let _bound = sim::dedicate(processor);
-                // A cheap per-thread generator decides which operations write.
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(processor);
-                let mut ops = 0u64;
-                start.wait();
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..256 {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        if (x % 1000) < u64::from(write_per_mille) {
-                            lock.write_bump();
-                        } else if !lock.read_check() {
-                            violations.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    ops += 256;
-                }
-                total.fetch_add(ops, Ordering::Relaxed);
-            });
-        }
-        start.wait();
-        let t0 = Instant::now();
-        std::thread::sleep(length);
-        stop.store(true, Ordering::Relaxed);
-        t0.elapsed()
-    });
-    assert_eq!(
-        violations.load(Ordering::Relaxed),
-        0,
-        "{} let a reader see a torn record",
-        L::NAME
-    );
-    total.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    sweep: bool,
 }
 
 fn parse_args() -> Config {
     let mut config = Config {
-        threads: sim::processor_count(),
+        threads: sim::processor_count().min(2),
         rounds: 5,
-        round: Duration::from_millis(300),
+        round: Duration::from_millis(200),
+        sweep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--sweep" {
+            config.sweep = true;
+            continue;
+        }
         let mut value = || {
             args.next()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -166,47 +100,211 @@ fn parse_args() -> Config {
     config
 }
 
+/// A scenario: threads and write share (in 1/10 000).
+#[derive(Clone, Copy)]
+struct Scenario {
+    threads: u32,
+    write_bp: u32,
+}
+
+/// Median operations per second of every row in `scenario` (None where the row cannot run
+/// it), and the median share of windows kept, over interleaved rounds.
+fn measure(rows: &[Row], scenario: Scenario, config: &Config) -> Vec<Option<(f64, f64)>> {
+    let eligible = |r: &Row| scenario.write_bp == 0 || r.writes;
+    let mut samples: Vec<Vec<RoundResult>> = rows.iter().map(|_| Vec::new()).collect();
+    for r in 0..config.rounds {
+        for offset in 0..rows.len() {
+            // Rotate the order from round to round so that no lock always runs first.
+            let i = (offset + r) % rows.len();
+            if eligible(&rows[i]) {
+                let result = (rows[i].run)(scenario.threads, scenario.write_bp, config.round);
+                samples[i].push(result);
+            }
+        }
+    }
+    samples
+        .iter()
+        .map(|s| {
+            (!s.is_empty()).then(|| {
+                let ops: Vec<f64> = s.iter().map(|r| r.ops_per_sec).collect();
+                let kept: Vec<f64> = s.iter().map(|r| r.kept).collect();
+                (median(&ops), median(&kept))
+            })
+        })
+        .collect()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn main() {
     let config = parse_args();
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "ndis-rwlock lab: {} virtual processors, {} worker threads (one per processor), \
-         {} interleaved rounds of {} ms, median shown",
+        "ndis-rwlock lab: {} virtual processors on {host} host CPUs (load average {}); \
+         {} interleaved rounds of {} ms per figure, median shown",
         sim::processor_count(),
-        config.threads,
+        load_average(),
         config.rounds,
         config.round.as_millis()
     );
-    let ex = <RwLockEx<Record> as Lock>::make();
-    let pl = <parking_lot::RwLock<Record> as Lock>::make();
-    let st = <std::sync::RwLock<Record> as Lock>::make();
+    let rows = rows();
+    let t = config.threads;
+    let scenarios = [
+        Scenario {
+            threads: 1,
+            write_bp: 0,
+        },
+        Scenario {
+            threads: t,
+            write_bp: 0,
+        },
+        Scenario {
+            threads: t,
+            write_bp: 100,
+        },
+        Scenario {
+            threads: t,
+            write_bp: 1000,
+        },
+        Scenario {
+            threads: 1,
+            write_bp: 10_000,
+        },
+    ];
+    let results: Vec<Vec<Option<(f64, f64)>>> = scenarios
+        .iter()
+        .map(|&s| measure(&rows, s, &config))
+        .collect();
+    let pl = rows
+        .iter()
+        .position(|r| r.name == "parking_lot::RwLock")
+        .expect("parking_lot is a row");
 
-    for (label, per_mille) in [
-        ("100% reads", 0),
-        ("99/1 read/write", 10),
-        ("90/10 read/write", 100),
-    ] {
-        let mut results = [Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..config.rounds {
-            results[0].push(round(&ex, config.threads, per_mille, config.round));
-            results[1].push(round(&pl, config.threads, per_mille, config.round));
-            results[2].push(round(&st, config.threads, per_mille, config.round));
+    println!(
+        "\nPer operation on one thread (ns, lower is better; the loop and the record check \
+         are included, see the control), then throughput with {t} threads (Mops/s, higher is \
+         better); (x) = ratio to parking_lot, [%] = windows kept"
+    );
+    println!(
+        "{:<30} {:>14} {:>14} {:>20} {:>7} {:>20} {:>20}",
+        "lock",
+        "read 1T ns",
+        "write 1T ns",
+        format!("read-only {t}T"),
+        "2T/1T",
+        format!("99/1 {t}T"),
+        format!("90/10 {t}T")
+    );
+    let ns = |v: Option<(f64, f64)>| v.map(|(ops, _)| 1e9 / ops);
+    for (i, r) in rows.iter().enumerate() {
+        let cell_ns = |s: usize| match (ns(results[s][i]), ns(results[s][pl])) {
+            (Some(v), Some(p)) => format!("{v:.2} ({:.2}x)", v / p),
+            _ => "-".into(),
+        };
+        let cell_mops = |s: usize| match (results[s][i], results[s][pl]) {
+            (Some((v, kept)), Some((p, _))) => {
+                format!("{:.0} ({:.2}x) [{:.0}%]", v / 1e6, v / p, kept * 100.0)
+            }
+            _ => "-".into(),
+        };
+        let scaling = match (results[1][i], results[0][i]) {
+            (Some((two, _)), Some((one, _))) => format!("{:.2}", two / one),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<30} {:>14} {:>14} {:>20} {:>7} {:>20} {:>20}",
+            r.name,
+            cell_ns(0),
+            cell_ns(4),
+            cell_mops(1),
+            scaling,
+            cell_mops(2),
+            cell_mops(3)
+        );
+    }
+
+    println!("\nMemory of one NDIS_RW_LOCK_EX (one 64-byte line per processor slot):");
+    for processors in [2u32, 64, 640] {
+        let bytes = NdisRwLockEx::<sim::Sim>::allocation_size(processors);
+        println!(
+            "  {processors:>4} processors: {bytes:>6} bytes, {:.1} bytes per processor",
+            bytes as f64 / f64::from(processors)
+        );
+    }
+
+    if config.sweep {
+        sweep(&rows, &config);
+    }
+    println!("\nno reader saw a torn record");
+}
+
+/// Throughput of `RwLockEx` against parking_lot and std as the write share grows; names the
+/// first share at which each `RwLockEx` row falls behind parking_lot.
+fn sweep(rows: &[Row], config: &Config) {
+    let t = config.threads;
+    let names = [
+        "RwLockEx symmetric",
+        "RwLockEx symmetric @DISPATCH",
+        "RwLockEx asymmetric",
+        "parking_lot::RwLock",
+        "std::sync::RwLock",
+    ];
+    let indices: Vec<usize> = names
+        .iter()
+        .map(|n| rows.iter().position(|r| r.name == *n).expect("a row"))
+        .collect();
+    let shares = [0u32, 10, 50, 100, 200, 300, 500, 1000, 2000, 5000];
+    println!("\nWrite-share sweep, {t} threads (Mops/s):");
+    print!("{:<30}", "lock \\ writes");
+    for s in shares {
+        print!(" {:>7}", format!("{}%", f64::from(s) / 100.0));
+    }
+    println!();
+    let mut table = vec![vec![0f64; shares.len()]; indices.len()];
+    for (j, &share) in shares.iter().enumerate() {
+        let mut samples = vec![Vec::new(); indices.len()];
+        for round in 0..config.rounds {
+            for offset in 0..indices.len() {
+                let k = (offset + round) % indices.len();
+                let result = (rows[indices[k]].run)(t, share, config.round);
+                samples[k].push(result.ops_per_sec);
+            }
         }
-        let medians = results.map(median);
-        println!("\n{label}:");
-        println!("  {:<28} {:>12} {:>14}", "lock", "Mops/s", "vs parking_lot");
-        for (name, m) in [
-            (<RwLockEx<Record> as Lock>::NAME, medians[0]),
-            (<parking_lot::RwLock<Record> as Lock>::NAME, medians[1]),
-            (<std::sync::RwLock<Record> as Lock>::NAME, medians[2]),
-        ] {
-            println!("  {:<28} {:>12.1} {:>13.2}x", name, m / 1e6, m / medians[1]);
+        for (k, v) in samples.iter().enumerate() {
+            table[k][j] = median(v);
         }
     }
-    let diag = ex.diagnostics();
-    assert_eq!(diag.readers, 0);
-    assert_eq!(diag.writer, None);
-    println!(
-        "\nno torn reads; RwLockEx left unheld ({} reader slots)",
-        diag.processors
-    );
+    for (k, name) in names.iter().enumerate() {
+        print!("{name:<30}");
+        for value in &table[k] {
+            print!(" {:>7.0}", value / 1e6);
+        }
+        println!();
+    }
+    let pl = names
+        .iter()
+        .position(|n| *n == "parking_lot::RwLock")
+        .expect("parking_lot is swept");
+    for (k, name) in names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.starts_with("RwLockEx"))
+    {
+        match shares
+            .iter()
+            .zip(&table[k])
+            .zip(&table[pl])
+            .find(|((_, ours), theirs)| ours < theirs)
+        {
+            Some(((share, _), _)) => println!(
+                "{name}: behind parking_lot from {}% writes",
+                f64::from(*share) / 100.0
+            ),
+            None => println!("{name}: ahead of parking_lot at every share swept"),
+        }
+    }
 }

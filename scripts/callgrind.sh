@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Instructions and locked instructions per read acquire+release pair, counted with valgrind's
-# callgrind (deterministic: the counts repeat exactly for the same binary).
+# Instructions and locked instructions per read (and, for the `write:` rows, write)
+# acquire+release pair, counted with valgrind's callgrind (deterministic: the counts repeat
+# exactly for the same binary).
 #
 # examples/callgrind_pairs.rs has one non-inlined wrapper per lock that takes and releases one
-# read acquisition. For every lock this script runs the program twice under callgrind,
+# read (or write) acquisition. For every lock this script runs the program twice under callgrind,
 # collecting only inside the wrapper (and what it calls), with N and 2N pairs; the difference
 # divided by N is the cost of one pair with the loop and every one-time cost removed. Locked
 # read-modify-write instructions (a `lock` prefix, or `xchg` with memory, which is implicitly
@@ -52,7 +53,7 @@ locked_of() {
 measure() {
     local lock="$1" pairs="$2" wrapper out
     wrapper="$("$bin" "$lock" 0 | awk '/^wrapper / { print $2 }')"
-    out="$work/$lock.$pairs.out"
+    out="$work/${lock//:/_}.$pairs.out"
     valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=yes --dump-line=no \
         --compress-strings=no --compress-pos=no --collect-atstart=no \
         --toggle-collect="$wrapper" "$bin" "$lock" "$pairs" >/dev/null 2>"$work/valgrind.log" || {
@@ -83,10 +84,10 @@ measure() {
     echo "$total $locked $fences"
 }
 
-printf '%-28s %14s %10s %8s\n' "lock (read acquire+release)" "instructions" "locked" "fences"
+printf '%-30s %14s %10s %8s\n' "lock (acquire+release pair)" "instructions" "locked" "fences"
 while read -r lock; do
     read -r i1 l1 f1 < <(measure "$lock" "$n")
     read -r i2 l2 f2 < <(measure "$lock" $((2 * n)))
     awk -v name="$lock" -v n="$n" -v i="$((i2 - i1))" -v l="$((l2 - l1))" -v f="$((f2 - f1))" \
-        'BEGIN { printf "%-28s %14.1f %10.2f %8.2f\n", name, i / n, l / n, f / n }'
+        'BEGIN { printf "%-30s %14.1f %10.2f %8.2f\n", name, i / n, l / n, f / n }'
 done < <("$bin" --list)

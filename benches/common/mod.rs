@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ndis_rwlock::kernel::DispatchGuard;
-use ndis_rwlock::{RwLockEx, sim};
+use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, sim};
 
 /// The protected data: readers check `a == b`, writers bump both.
 #[derive(Debug, Default)]
@@ -118,6 +118,79 @@ rwlock_ex_row!(
     true,
     dispatch
 );
+
+/// `LegacyRwLock` (the NDIS 5 lock) through `read()`/`write()` from `PASSIVE_LEVEL`.
+pub struct LegacyPassive(pub LegacyRwLock<Record>);
+
+impl Lock for LegacyPassive {
+    type Cx = ();
+    const NAME: &'static str = "LegacyRwLock (NDIS 5)";
+    fn make() -> Self {
+        Self(LegacyRwLock::new(Record::default()))
+    }
+    fn enter() {}
+    #[inline]
+    fn read_check(&self, _: &()) -> bool {
+        let r = self.0.read();
+        r.a == r.b
+    }
+    #[inline]
+    fn write_bump(&self, _: &()) {
+        let mut w = self.0.write();
+        w.a += 1;
+        w.b += 1;
+    }
+}
+
+/// `LegacyRwLock` through the Dpr variants, each thread at `DISPATCH_LEVEL` for the run.
+pub struct LegacyDispatch(pub LegacyRwLock<Record>);
+
+impl Lock for LegacyDispatch {
+    type Cx = DispatchGuard;
+    const NAME: &'static str = "LegacyRwLock @DISPATCH";
+    fn make() -> Self {
+        Self(LegacyRwLock::new(Record::default()))
+    }
+    fn enter() -> DispatchGuard {
+        DispatchGuard::raise()
+    }
+    #[inline]
+    fn read_check(&self, cx: &DispatchGuard) -> bool {
+        let r = self.0.read_at_dispatch(cx.token());
+        r.a == r.b
+    }
+    #[inline]
+    fn write_bump(&self, cx: &DispatchGuard) {
+        let mut w = self.0.write_at_dispatch(cx.token());
+        w.a += 1;
+        w.b += 1;
+    }
+}
+
+/// `PushLock`: each thread stays in one critical region for the run.
+pub struct Push(pub PushLock<Record>);
+
+impl Lock for Push {
+    type Cx = CriticalRegion;
+    const NAME: &'static str = "PushLock";
+    fn make() -> Self {
+        Self(PushLock::new(Record::default()))
+    }
+    fn enter() -> CriticalRegion {
+        CriticalRegion::enter()
+    }
+    #[inline]
+    fn read_check(&self, region: &CriticalRegion) -> bool {
+        let r = self.0.read(region);
+        r.a == r.b
+    }
+    #[inline]
+    fn write_bump(&self, region: &CriticalRegion) {
+        let mut w = self.0.write(region);
+        w.a += 1;
+        w.b += 1;
+    }
+}
 
 macro_rules! guard_row {
     ($ty:ident, $inner:ty, $name:expr, $new:expr, $read:ident, $write:ident $(, $unwrap:ident)?) => {
@@ -233,8 +306,8 @@ pub struct RoundResult {
 /// host CPU `i`; each operation writes with probability `write_bp` / 10 000.
 ///
 /// The host pauses virtual CPUs for milliseconds at a time and other work shares the cores,
-/// so the round is cut into 1 ms windows and only the windows in which every thread made at
-/// least a quarter of its median progress count.
+/// so the round is cut into 1 ms windows and only the windows in which every thread ran at
+/// full speed count: at least 80% of its own 90th-percentile window.
 ///
 /// # Panics
 ///
@@ -294,20 +367,21 @@ pub fn round<L: Lock>(lock: &L, threads: u32, write_bp: u32, length: Duration) -
         "{} let a reader see a torn record",
         L::NAME
     );
-    let medians: Vec<u64> = per_thread
+    // A thread's full speed: its 90th-percentile window.
+    let fulls: Vec<u64> = per_thread
         .iter()
         .map(|counts| {
             let mut sorted = counts.clone();
             sorted.sort_unstable();
-            sorted[sorted.len() / 2]
+            sorted[sorted.len() * 9 / 10]
         })
         .collect();
     let clean: Vec<usize> = (0..slots)
         .filter(|&i| {
             per_thread
                 .iter()
-                .zip(&medians)
-                .all(|(counts, &median)| counts[i] * 4 >= median)
+                .zip(&fulls)
+                .all(|(counts, &full)| counts[i] * 5 >= full * 4)
         })
         .collect();
     let counted: Vec<usize> = if clean.is_empty() {
