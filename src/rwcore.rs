@@ -78,6 +78,35 @@ use crate::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};
 use crate::sync::{AtomicU32, AtomicUsize, Ordering, compiler_fence, fence};
 
+// The orderings of the handshake, named so that the loom mutation runs
+// (scripts/loom-mutations.sh, `--cfg ndis_rwlock_mutation="..."`) can weaken each in turn
+// and show that a model fails. Unmutated builds use the orderings the module docs justify.
+
+/// The reader's load of the writer word: pairs with the writer's release of it.
+const READER_SEES_WRITER: Ordering = if cfg!(ndis_rwlock_mutation = "reader_acquire_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// The reader's store of its decremented count: pairs with the writer's drain loads.
+const READER_LEAVES: Ordering = if cfg!(ndis_rwlock_mutation = "reader_release_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
+/// The writer's loads of the other processors' counts while draining.
+const WRITER_SEES_READERS: Ordering = if cfg!(ndis_rwlock_mutation = "writer_acquire_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// The writer's store that clears the writer word.
+const WRITER_LEAVES: Ordering = if cfg!(ndis_rwlock_mutation = "writer_release_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
+
 /// Shift of the recursion depth inside the writer word; the low half holds `processor + 1`.
 const DEPTH_SHIFT: u32 = usize::BITS / 2;
 /// Mask of the owner part of the writer word.
@@ -255,7 +284,7 @@ pub(crate) unsafe fn acquire_read_fast<K: Kernel, S: RwStorage + ?Sized>(
     let held = count.load(Ordering::Relaxed);
     count.store(held + 1, Ordering::Relaxed);
     reader_fence(storage.asymmetric());
-    let writer = storage.writer().load(Ordering::Acquire);
+    let writer = storage.writer().load(READER_SEES_WRITER);
     if writer != 0 {
         // Rare: recursion (`held > 0`) is sorted out on the slow path too.
         return Err(writer);
@@ -310,7 +339,7 @@ pub(crate) unsafe fn acquire_read_contended<K: Kernel, S: RwStorage + ?Sized>(
         backoff::<K, S>(storage);
         count.store(1, Ordering::Relaxed);
         reader_fence(storage.asymmetric());
-        writer = storage.writer().load(Ordering::Acquire);
+        writer = storage.writer().load(READER_SEES_WRITER);
         if writer == 0 {
             return Read::Shared;
         }
@@ -349,7 +378,7 @@ pub(crate) unsafe fn release_read_count<K: Kernel>(count: &AtomicU32, me: u32, a
     if held == 0 {
         violation::<K>(rw::RELEASE_ON_OTHER_PROCESSOR, me as usize, address, 0);
     }
-    count.store(held - 1, Ordering::Release);
+    count.store(held - 1, READER_LEAVES);
 }
 
 /// Takes a write acquisition for processor `me`, the caller's (raised to `DISPATCH_LEVEL`).
@@ -412,7 +441,7 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
             continue;
         }
         let count = counter::<K, S>(storage, index);
-        while count.load(Ordering::Acquire) != 0 {
+        while count.load(WRITER_SEES_READERS) != 0 {
             if try_only {
                 storage.writer().store(0, Ordering::Release);
                 // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
@@ -455,7 +484,7 @@ pub(crate) unsafe fn release_write<K: Kernel, S: RwStorage + ?Sized>(
                 .store(writer - DEPTH_ONE, Ordering::Relaxed);
         }
         (Kind::Write, 0) => {
-            storage.writer().store(0, Ordering::Release);
+            storage.writer().store(0, WRITER_LEAVES);
             // SAFETY: the outermost write acquisition took the spin lock on this processor.
             unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
         }
