@@ -428,30 +428,69 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
     // StoreLoad: the writer word must be visible before we read the counts (module docs).
     #[cfg(not(ndis_rwlock_mutation = "no_writer_fence"))]
     fence(Ordering::SeqCst);
-    if storage.asymmetric() && !K::flush_process_write_buffers() {
-        // Readers run without a fence; without the barrier we could miss one (module docs).
-        // Give the lock back first, so that it stays usable where a stop can be caught.
-        storage.writer().store(0, Ordering::Release);
-        // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
-        unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
-        violation::<K>(rw::PROCESS_BARRIER_FAILED, storage.address(), 0, 0);
+    if storage.asymmetric() {
+        // SAFETY: we hold the spin lock, taken above at DISPATCH_LEVEL.
+        unsafe { asymmetric_barrier::<K, S>(storage) };
     }
     for index in 0..storage.processors() {
         if index == me {
             continue;
         }
         let count = counter::<K, S>(storage, index);
-        while count.load(WRITER_SEES_READERS) != 0 {
-            if try_only {
-                storage.writer().store(0, Ordering::Release);
-                // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
-                unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+        if count.load(WRITER_SEES_READERS) != 0 {
+            // SAFETY: we hold the spin lock, taken above at DISPATCH_LEVEL, and published the
+            // writer word.
+            if !unsafe { drain::<K, S>(storage, count, try_only) } {
                 return None;
             }
-            K::spin_hint();
         }
     }
     Some(Kind::Write)
+}
+
+/// Waits until another processor's `count` drops to zero. With `try_only`, gives the write
+/// acquisition back (writer word and spin lock) and returns false instead.
+///
+/// # Safety
+///
+/// The caller holds `storage`'s spin lock (taken at `DISPATCH_LEVEL`) and has published its
+/// writer word.
+#[cold]
+#[inline(never)]
+unsafe fn drain<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    count: &AtomicU32,
+    try_only: bool,
+) -> bool {
+    while count.load(WRITER_SEES_READERS) != 0 {
+        if try_only {
+            storage.writer().store(0, Ordering::Release);
+            // SAFETY: the caller took the spin lock, at DISPATCH_LEVEL.
+            unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+            return false;
+        }
+        K::spin_hint();
+    }
+    true
+}
+
+/// The writer's half of the asymmetric handshake (module docs): a barrier on every processor
+/// after the writer word is published. Microseconds, so out of line.
+///
+/// # Safety
+///
+/// The caller holds `storage`'s spin lock (taken at `DISPATCH_LEVEL`) and has published its
+/// writer word.
+#[inline(never)]
+unsafe fn asymmetric_barrier<K: Kernel, S: RwStorage + ?Sized>(storage: &S) {
+    if !K::flush_process_write_buffers() {
+        // Readers run without a fence; without the barrier we could miss one (module docs).
+        // Give the lock back first, so that it stays usable where a stop can be caught.
+        storage.writer().store(0, Ordering::Release);
+        // SAFETY: the caller took the spin lock, at DISPATCH_LEVEL.
+        unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+        violation::<K>(rw::PROCESS_BARRIER_FAILED, storage.address(), 0, 0);
+    }
 }
 
 /// Releases a write acquisition of kind `kind` (`Write` or `RecursiveWrite`) by processor

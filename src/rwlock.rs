@@ -180,7 +180,7 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_entered(&self, entry: Entry, try_only: bool) -> Option<WriteGuard<'_, T, K>> {
         let place = K::current_place();
         let me = place.processor();
@@ -192,17 +192,21 @@ impl<T, K: Kernel> RwLockEx<T, K> {
                 place,
                 _not_send: PhantomData,
             }),
-            Some(Kind::RecursiveWrite) => {
-                // SAFETY: we hold the recursive acquisition just taken, on `me`.
-                unsafe { rwcore::release_write::<K, _>(self.raw(), me, Kind::RecursiveWrite) };
-                violation::<K>(rw::ALIASING_ACQUIRE, self.address(), me as usize, 1)
-            }
+            Some(Kind::RecursiveWrite) => self.write_inside_own_write(me),
             None => {
                 // SAFETY: nothing is held; `entry` is the one we took.
                 unsafe { rwcore::leave::<K>(entry) };
                 None
             }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_inside_own_write(&self, me: u32) -> ! {
+        // SAFETY: we hold the recursive acquisition just taken, on `me`.
+        unsafe { rwcore::release_write::<K, _>(self.raw(), me, Kind::RecursiveWrite) };
+        violation::<K>(rw::ALIASING_ACQUIRE, self.address(), me as usize, 1)
     }
 
     /// Shared access: raises to `DISPATCH_LEVEL` (`NdisAcquireRWLockRead` with flags 0) and
@@ -466,19 +470,45 @@ impl<T, K: Kernel> DerefMut for WriteGuard<'_, T, K> {
     }
 }
 
-impl<T, K: Kernel> Drop for WriteGuard<'_, T, K> {
-    #[inline]
-    fn drop(&mut self) {
-        let processor = self.place.processor();
-        if K::current_place() != self.place
-            && !release_elsewhere::<K>(processor, self.lock.address())
-        {
-            return;
+impl<T, K: Kernel> WriteGuard<'_, T, K> {
+    /// Releases, once the thread is known to be where it acquired.
+    #[inline(always)]
+    fn release(&self) {
+        // SAFETY: we hold the outermost write acquisition on our processor, where we still
+        // run at DISPATCH_LEVEL (the caller checked).
+        unsafe {
+            rwcore::release_write::<K, _>(self.lock.raw(), self.place.processor(), Kind::Write)
+        };
+        if let Entry::Raised(old) = self.entry {
+            // SAFETY: the acquisition is released; `old` is what `enter` raised from.
+            unsafe { lower_after_release::<K>(old) };
         }
-        // SAFETY: we hold the outermost write acquisition on `processor` (checked).
-        unsafe { rwcore::release_write::<K, _>(self.lock.raw(), processor, Kind::Write) };
-        // SAFETY: the acquisition is released; `entry` is ours.
-        unsafe { rwcore::leave::<K>(self.entry) };
+    }
+
+    /// The drop of a guard whose thread is not where it acquired (see `release_elsewhere`).
+    #[cold]
+    #[inline(never)]
+    fn release_slow(lock: &RwLockEx<T, K>, entry: Entry, place: Place) {
+        if release_elsewhere::<K>(place.processor(), lock.address()) {
+            WriteGuard {
+                lock,
+                entry,
+                place,
+                _not_send: PhantomData,
+            }
+            .release();
+        }
+    }
+}
+
+impl<T, K: Kernel> Drop for WriteGuard<'_, T, K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if K::current_place() != self.place {
+            Self::release_slow(self.lock, self.entry, self.place);
+        } else {
+            self.release();
+        }
     }
 }
 

@@ -608,6 +608,48 @@ fn lower_to_higher(old: Irql, new: Irql) -> ! {
     )
 }
 
+#[cold]
+#[inline(never)]
+fn spin_lock_below_dispatch(subcode: usize, irql: Irql, lock: &KSpinLock) -> ! {
+    Sim::bug_check(
+        bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [subcode, usize::from(irql), lock.as_ptr() as usize, 0],
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn spin_lock_not_owned(lock: &KSpinLock, owner: usize, me: usize) -> ! {
+    Sim::bug_check(
+        bugcheck::SPIN_LOCK_NOT_OWNED,
+        [lock.as_ptr() as usize, owner, me, 0],
+    )
+}
+
+/// `KeAcquireSpinLockAtDpcLevel` when the lock was not free: spin until it is, or stop if
+/// the caller already owns it (a hang on Windows).
+#[cold]
+#[inline(never)]
+fn spin_lock_contended(lock: &KSpinLock, me: usize) {
+    loop {
+        match lock
+            .0
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => return,
+            Err(owner) if owner == me => Sim::bug_check(
+                bugcheck::SPIN_LOCK_ALREADY_OWNED,
+                [lock.as_ptr() as usize, me, 0, 0],
+            ),
+            Err(_) => {
+                while lock.0.load(Ordering::Relaxed) != 0 {
+                    Sim::spin_hint();
+                }
+            }
+        }
+    }
+}
+
 /// `current_processor` of a thread not attached yet: attaches it.
 #[cold]
 #[inline(never)]
@@ -753,50 +795,27 @@ unsafe impl Kernel for Sim {
         unsafe { Sim::lower_irql(old) };
     }
 
+    #[inline]
     fn acquire_spin_lock_at_dpc(lock: &KSpinLock) {
-        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
+        // At DISPATCH_LEVEL a thread is always attached (raising attaches it): no need to
+        // check before reading its identity.
+        let (irql, me) = THREAD.with(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
-            Sim::bug_check(
-                bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                [
-                    verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH,
-                    usize::from(irql),
-                    lock.as_ptr() as usize,
-                    0,
-                ],
-            );
+            spin_lock_below_dispatch(verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH, irql, lock);
         }
-        loop {
-            match lock
-                .0
-                .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(owner) if owner == me => Sim::bug_check(
-                    bugcheck::SPIN_LOCK_ALREADY_OWNED,
-                    [lock.as_ptr() as usize, me, 0, 0],
-                ),
-                Err(_) => {
-                    while lock.0.load(Ordering::Relaxed) != 0 {
-                        Sim::spin_hint();
-                    }
-                }
-            }
+        if lock
+            .0
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_lock_contended(lock, me);
         }
     }
 
     fn try_acquire_spin_lock_at_dpc(lock: &KSpinLock) -> bool {
-        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
+        let (irql, me) = THREAD.with(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
-            Sim::bug_check(
-                bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                [
-                    verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH,
-                    usize::from(irql),
-                    lock.as_ptr() as usize,
-                    0,
-                ],
-            );
+            spin_lock_below_dispatch(verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH, irql, lock);
         }
         match lock
             .0
@@ -811,28 +830,20 @@ unsafe impl Kernel for Sim {
         }
     }
 
+    #[inline]
     unsafe fn release_spin_lock_from_dpc(lock: &KSpinLock) {
-        let (irql, me) = with_thread(|t| (t.irql(), t.identity.get()));
+        let (irql, me) = THREAD.with(|t| (t.irql(), t.identity.get()));
         if irql < DISPATCH_LEVEL {
-            Sim::bug_check(
-                bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                [
-                    verifier::RELEASE_FROM_DPC_BELOW_DISPATCH,
-                    usize::from(irql),
-                    lock.as_ptr() as usize,
-                    0,
-                ],
-            );
+            spin_lock_below_dispatch(verifier::RELEASE_FROM_DPC_BELOW_DISPATCH, irql, lock);
         }
-        if let Err(owner) = lock
-            .0
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
-        {
-            Sim::bug_check(
-                bugcheck::SPIN_LOCK_NOT_OWNED,
-                [lock.as_ptr() as usize, owner, me, 0],
-            );
+        // Only the owner clears the word (the others only swap 0 for their identity), so a
+        // word that holds our identity is ours to clear with a plain store; another value is
+        // a release of a lock we do not hold (our own earlier clear is never read back stale).
+        let owner = lock.0.load(Ordering::Relaxed);
+        if owner != me {
+            spin_lock_not_owned(lock, owner, me);
         }
+        lock.0.store(0, Ordering::Release);
     }
 
     fn allocate_nonpaged(size: usize, tag: u32) -> *mut u8 {
