@@ -261,14 +261,17 @@ pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
     // SAFETY: the caller's contract.
     match unsafe { acquire_read_fast::<K, S>(storage, me) } {
         Ok(_) => Read::Shared,
-        // SAFETY: the caller's contract; the fast path raised `me`'s count by one.
-        Err(writer) => unsafe { acquire_read_contended::<K, S>(storage, me, writer, try_only) },
+        // SAFETY: the caller's contract; the fast path raised `me`'s count from `held`.
+        Err((writer, held)) => unsafe {
+            acquire_read_contended::<K, S>(storage, me, writer, held, try_only)
+        },
     }
 }
 
 /// The fast path of [`acquire_read`]: `Ok` with this processor's count when the read
-/// acquisition is taken (no writer); otherwise the writer word found, and the caller must
-/// finish with [`acquire_read_contended`] (this processor's count is one higher).
+/// acquisition is taken (no writer); otherwise the writer word found and the count before
+/// this read, and the caller must finish with [`acquire_read_contended`] (this processor's
+/// count is one higher).
 ///
 /// # Safety
 ///
@@ -277,7 +280,7 @@ pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
 pub(crate) unsafe fn acquire_read_fast<K: Kernel, S: RwStorage + ?Sized>(
     storage: &S,
     me: u32,
-) -> Result<&AtomicU32, usize> {
+) -> Result<&AtomicU32, (usize, u32)> {
     let count = counter::<K, S>(storage, me);
     // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL: no
     // read-modify-write is needed.
@@ -287,7 +290,7 @@ pub(crate) unsafe fn acquire_read_fast<K: Kernel, S: RwStorage + ?Sized>(
     let writer = storage.writer().load(READER_SEES_WRITER);
     if writer != 0 {
         // Rare: recursion (`held > 0`) is sorted out on the slow path too.
-        return Err(writer);
+        return Err((writer, held));
     }
     Ok(count)
 }
@@ -312,17 +315,18 @@ fn reader_fence(asymmetric: bool) {
 ///
 /// # Safety
 ///
-/// As [`acquire_read`]; `acquire_read_fast` raised `me`'s count by one.
+/// As [`acquire_read`]; `acquire_read_fast` raised `me`'s count from `held`.
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn acquire_read_contended<K: Kernel, S: RwStorage + ?Sized>(
     storage: &S,
     me: u32,
     mut writer: usize,
+    held: u32,
     try_only: bool,
 ) -> Read {
     let count = counter::<K, S>(storage, me);
-    if count.load(Ordering::Relaxed) > 1 {
+    if held > 0 {
         // This processor already reads: recursion never waits (not fair, as documented).
         return Read::Shared;
     }

@@ -135,10 +135,10 @@ impl<T, K: Kernel> RwLockEx<T, K> {
                 place,
                 _not_send: PhantomData,
             }),
-            Err(writer) => {
+            Err((writer, held)) => {
                 // The slow path hands back the lock and place (the same ones), so that
                 // nothing has to stay live across it in the fast path.
-                let (lock, place) = self.read_contended(entry, place, writer, try_only)?;
+                let (lock, place) = self.read_contended(entry, place, writer, held, try_only)?;
                 Some(ReadGuard {
                     lock,
                     // SAFETY: the fast path checked that the lock has a slot for `place`.
@@ -151,9 +151,9 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         }
     }
 
-    /// [`read_entered`](Self::read_entered) when the fast path met a writer: `self` and
-    /// `place` once the read acquisition is taken, `None` (after leaving `entry`) if
-    /// `try_only` and a writer holds the lock.
+    /// [`read_entered`](Self::read_entered) when the fast path met writer word `writer`
+    /// (this processor's count was `held`): `self` and `place` once the read acquisition is
+    /// taken, `None` (after leaving `entry`) if `try_only` and a writer holds the lock.
     #[cold]
     #[inline(never)]
     fn read_contended(
@@ -161,11 +161,14 @@ impl<T, K: Kernel> RwLockEx<T, K> {
         entry: Entry,
         place: Place,
         writer: usize,
+        held: u32,
         try_only: bool,
     ) -> Option<(&Self, Place)> {
         let me = place.processor();
-        // SAFETY: as in `read_entered`; the fast path raised our count from 0 to 1.
-        match unsafe { rwcore::acquire_read_contended::<K, _>(self.raw(), me, writer, try_only) } {
+        // SAFETY: as in `read_entered`; the fast path raised our count from `held`.
+        match unsafe {
+            rwcore::acquire_read_contended::<K, _>(self.raw(), me, writer, held, try_only)
+        } {
             Read::Shared => Some((self, place)),
             Read::InsideOwnWrite => {
                 // SAFETY: we hold the read acquisition just taken, on `me`.

@@ -321,9 +321,9 @@ pub unsafe fn acquire_read<K: Kernel>(
     let me = K::current_processor();
     // SAFETY: `enter` brought us to DISPATCH_LEVEL; the release lowers only after the
     // matching release_read.
-    if let Err(writer) = unsafe { rwcore::acquire_read_fast::<K, _>(lock, me) } {
+    if let Err(seen) = unsafe { rwcore::acquire_read_fast::<K, _>(lock, me) } {
         // SAFETY: as above; the fast path raised our count by one; `state` is non-null.
-        return unsafe { acquire_read_contended(lock, state, flags, entry, me, writer) };
+        return unsafe { acquire_read_contended(lock, state, flags, entry, me, seen) };
     }
     let value = record(entry, STATE_READ, lock.address_bits(), flags, me);
     // SAFETY: `state` is non-null (checked) and points to three writable bytes.
@@ -336,8 +336,8 @@ pub unsafe fn acquire_read<K: Kernel>(
 /// # Safety
 ///
 /// The caller runs at `DISPATCH_LEVEL` on processor `me` (entered as `entry`), and
-/// `acquire_read_fast` found writer word `writer` after raising `me`'s count by one; `state`
-/// is non-null and writable.
+/// `acquire_read_fast` returned `seen` (the writer word, and `me`'s count before it raised
+/// it by one); `state` is non-null and writable.
 #[inline(never)]
 unsafe fn acquire_read_contended<K: Kernel>(
     lock: &NdisRwLockEx<K>,
@@ -345,10 +345,11 @@ unsafe fn acquire_read_contended<K: Kernel>(
     flags: u8,
     entry: Entry,
     me: u32,
-    writer: usize,
+    seen: (usize, u32),
 ) {
+    let (writer, held) = seen;
     // SAFETY: the caller's contract.
-    unsafe { rwcore::acquire_read_contended::<K, _>(lock, me, writer, false) };
+    unsafe { rwcore::acquire_read_contended::<K, _>(lock, me, writer, held, false) };
     let value = record(entry, STATE_READ, lock.address_bits(), flags, me);
     // SAFETY: `state` is non-null and points to three writable bytes.
     unsafe { state.write(value) };
