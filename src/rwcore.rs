@@ -69,10 +69,14 @@
 //! is allocated) gets a symmetric lock instead; one whose barrier fails later bug-checks the
 //! writer ([`rw::PROCESS_BARRIER_FAILED`]).
 //!
-//! The loom models in `tests/loom.rs` check the handshake (read/write, write/write,
-//! recursion, the back-off path) under the C11 model; building with
-//! `--cfg ndis_rwlock_mutation="no_reader_fence"` or `="no_writer_fence"` removes one fence
-//! and the models fail.
+//! The loom models in `tests/loom.rs` check the handshake through the real lock code
+//! (read/read, read/write, write/write, read recursion while a writer waits, the back-off
+//! path, a read after a finished write, the try variants, write recursion and reads inside
+//! one's own write). `scripts/loom-mutations.sh` rebuilds them with
+//! `--cfg ndis_rwlock_mutation="..."`, which removes one fence (`no_reader_fence`,
+//! `no_writer_fence`) or weakens one ordering to `Relaxed` (`reader_acquire_relaxed`,
+//! `reader_release_relaxed`, `writer_acquire_relaxed`, `writer_release_relaxed`), and checks
+//! that every mutant makes some model fail.
 
 use crate::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};

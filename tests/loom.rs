@@ -166,27 +166,49 @@ fn read_recursion_while_a_writer_waits() {
 }
 
 #[test]
-fn readers_back_off_from_a_writer_and_retry() {
+fn a_first_read_backs_off_from_a_held_write_and_retries() {
     model(|| {
         let lock = new_lock();
-        let writer = {
+        LoomKernel::set_processor(1);
+        // The write is held before the reader starts: its first read must back off, wait for
+        // the writer word to clear, and retry.
+        let guard = lock.write();
+        let reader = {
             let lock = lock.clone();
-            on(2, move || lock.write().bump())
+            on(0, move || assert_eq!(lock.read().check(), 1))
         };
-        let readers: Vec<_> = (0..2)
-            .map(|p| {
-                let lock = lock.clone();
-                on(p, move || {
-                    let seen = lock.read().check();
-                    assert!(seen <= 1);
-                })
+        guard.bump();
+        drop(guard);
+        reader.join().expect("reader");
+    });
+}
+
+/// A reader that arrives after a write has finished, without any other synchronisation with
+/// the writer, must still see the write: the acquire on the writer word is what orders it.
+#[test]
+fn a_read_after_a_finished_write_sees_the_write() {
+    model(|| {
+        let lock = new_lock();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let (lock, finished) = (lock.clone(), finished.clone());
+            on(1, move || {
+                lock.write().bump();
+                // Relaxed: tells the reader when to go, orders nothing.
+                finished.store(1, Ordering::Relaxed);
             })
-            .collect();
+        };
+        let reader = {
+            let (lock, finished) = (lock.clone(), finished.clone());
+            on(0, move || {
+                while finished.load(Ordering::Relaxed) == 0 {
+                    thread::yield_now();
+                }
+                assert!(lock.read().check() <= 1);
+            })
+        };
         writer.join().expect("writer");
-        for r in readers {
-            r.join().expect("reader");
-        }
-        assert_eq!(lock.read().check(), 1);
+        reader.join().expect("reader");
     });
 }
 
@@ -198,7 +220,7 @@ fn try_variants_never_wait_and_never_overlap() {
         let writer = {
             let (lock, done) = (lock.clone(), done.clone());
             on(0, move || {
-                if let Some(mut guard) = lock.try_write() {
+                if let Some(guard) = lock.try_write() {
                     guard.bump();
                     done.fetch_add(1, Ordering::SeqCst);
                 }
