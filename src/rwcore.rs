@@ -437,49 +437,71 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
     #[cfg(not(ndis_rwlock_mutation = "no_writer_fence"))]
     fence(Ordering::SeqCst);
     if storage.asymmetric() {
-        // SAFETY: we hold the spin lock, taken above at DISPATCH_LEVEL.
-        unsafe { asymmetric_barrier::<K, S>(storage) };
+        // SAFETY: we hold the spin lock, taken above at DISPATCH_LEVEL, and published the
+        // writer word.
+        return unsafe { asymmetric_drain::<K, S>(storage, me, try_only) };
     }
+    // The common case: no reader anywhere. The first count that is not zero hands over to
+    // the out-of-line wait.
     for index in 0..storage.processors() {
-        if index == me {
-            continue;
-        }
-        let count = counter::<K, S>(storage, index);
-        if count.load(WRITER_SEES_READERS) != 0 {
-            // SAFETY: we hold the spin lock, taken above at DISPATCH_LEVEL, and published the
-            // writer word.
-            if !unsafe { drain::<K, S>(storage, count, try_only) } {
-                return None;
-            }
+        if index != me && counter::<K, S>(storage, index).load(WRITER_SEES_READERS) != 0 {
+            // SAFETY: as above.
+            return unsafe { drain_from::<K, S>(storage, me, index, try_only) };
         }
     }
     Some(Kind::Write)
 }
 
-/// Waits until another processor's `count` drops to zero. With `try_only`, gives the write
-/// acquisition back (writer word and spin lock) and returns false instead.
+/// The rest of [`acquire_write`] from processor `first` on: waits until every other
+/// processor's count is zero. With `try_only`, gives the write acquisition back (writer word
+/// and spin lock) and returns `None` at the first reader instead.
 ///
 /// # Safety
 ///
-/// The caller holds `storage`'s spin lock (taken at `DISPATCH_LEVEL`) and has published its
-/// writer word.
+/// The caller holds `storage`'s spin lock (taken at `DISPATCH_LEVEL` on processor `me`) and
+/// has published its writer word.
 #[cold]
 #[inline(never)]
-unsafe fn drain<K: Kernel, S: RwStorage + ?Sized>(
+unsafe fn drain_from<K: Kernel, S: RwStorage + ?Sized>(
     storage: &S,
-    count: &AtomicU32,
+    me: u32,
+    first: u32,
     try_only: bool,
-) -> bool {
-    while count.load(WRITER_SEES_READERS) != 0 {
-        if try_only {
-            storage.writer().store(0, Ordering::Release);
-            // SAFETY: the caller took the spin lock, at DISPATCH_LEVEL.
-            unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
-            return false;
+) -> Option<Kind> {
+    for index in first..storage.processors() {
+        if index == me {
+            continue;
         }
-        K::spin_hint();
+        let count = counter::<K, S>(storage, index);
+        while count.load(WRITER_SEES_READERS) != 0 {
+            if try_only {
+                storage.writer().store(0, Ordering::Release);
+                // SAFETY: the caller took the spin lock, at DISPATCH_LEVEL.
+                unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
+                return None;
+            }
+            K::spin_hint();
+        }
     }
-    true
+    Some(Kind::Write)
+}
+
+/// [`acquire_write`] of an asymmetric-mode lock after the writer word is published: the
+/// barrier on every processor (microseconds, so out of line), then the wait for readers.
+///
+/// # Safety
+///
+/// As [`drain_from`].
+#[inline(never)]
+unsafe fn asymmetric_drain<K: Kernel, S: RwStorage + ?Sized>(
+    storage: &S,
+    me: u32,
+    try_only: bool,
+) -> Option<Kind> {
+    // SAFETY: the caller's contract.
+    unsafe { asymmetric_barrier::<K, S>(storage) };
+    // SAFETY: the caller's contract.
+    unsafe { drain_from::<K, S>(storage, me, 0, try_only) }
 }
 
 /// The writer's half of the asymmetric handshake (module docs): a barrier on every processor
