@@ -26,8 +26,11 @@ fn uncontended<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, write: bool) {
         return;
     }
     let lock = L::make();
+    // Pinned for this benchmark only: threads spawned later inherit the main thread's CPUs.
+    #[cfg(target_os = "linux")]
+    let cpus = rustix::thread::sched_getaffinity(None).ok();
     pin(0);
-    let _bound = sim::dedicate(0);
+    let bound = sim::dedicate(0);
     let cx = L::enter();
     group.bench_function(L::NAME, |b| {
         if write {
@@ -36,6 +39,13 @@ fn uncontended<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, write: bool) {
             b.iter(|| black_box(black_box(&lock).read_check(&cx)));
         }
     });
+    drop(cx);
+    drop(bound);
+    #[cfg(target_os = "linux")]
+    if let Some(cpus) = cpus {
+        // Not restored is only a worse-placed benchmark, never a wrong one.
+        let _ = rustix::thread::sched_setaffinity(None, &cpus);
+    }
 }
 
 fn threaded<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, threads: u32, write_bp: u32) {

@@ -278,13 +278,19 @@ impl Lock for NoLock {
     }
 }
 
-/// Pins the calling thread to host CPU `cpu` (modulo the CPUs there are), if the host lets it.
+/// Pins the calling thread to host CPU `cpu` (modulo the CPUs the thread may use), if the host
+/// lets it.
 pub fn pin(cpu: u32) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu as usize % cpus);
-    // Not pinned is only noisier, never wrong.
-    let _ = rustix::thread::sched_setaffinity(None, &set);
+    #[cfg(target_os = "linux")]
+    {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(cpu as usize % cpus);
+        // Not pinned is only noisier, never wrong.
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
 }
 
 /// Operations between two looks at the clock.
