@@ -346,13 +346,12 @@ pub fn check_concurrent(bytes: &[u8]) {
                             let mut outer = LockStateEx::default();
                             let mut inner = LockStateEx::default();
                             let write = b % 4 == 0;
-                            // SAFETY: a live lock, valid states, released in reverse order.
-                            unsafe {
-                                if write {
-                                    rwlock_ex::acquire_write::<Sim>(lock, &mut outer, 0);
-                                } else {
-                                    rwlock_ex::acquire_read::<Sim>(lock, &mut outer, 0);
-                                }
+                            if write {
+                                // SAFETY: a live lock, valid states, released in reverse order.
+                                unsafe { rwlock_ex::acquire_write::<Sim>(lock, &mut outer, 0) };
+                            } else {
+                                // SAFETY: as above.
+                                unsafe { rwlock_ex::acquire_read::<Sim>(lock, &mut outer, 0) };
                             }
                             if b & 0x10 != 0 {
                                 // SAFETY: as above: nested read (inside a read or own write).
