@@ -33,14 +33,47 @@
 //! replace the writer's fence. Release stores on exit and acquire loads on entry carry the
 //! protected data from each critical section to the next.
 //!
-//! The loom models in `tests/loom.rs` check the handshake (read/write, write/write,
-//! recursion, the back-off path) under the C11 model; building with
-//! `--cfg ndis_rwlock_mutation="no_reader_fence"` or `="no_writer_fence"` removes one fence
-//! and the models fail.
+//! The loom models in `tests/loom.rs` check the handshake through the real lock code
+//! (read/read, read/write, write/write, read recursion while a writer waits, the back-off
+//! path, a read after a finished write, the try variants, write recursion and reads inside
+//! one's own write). `scripts/loom-mutations.sh` rebuilds them with
+//! `--cfg ndis_rwlock_mutation="..."`, which removes one fence (`no_reader_fence`,
+//! `no_writer_fence`) or weakens one ordering to `Relaxed` (`reader_acquire_relaxed`,
+//! `reader_release_relaxed`, `writer_acquire_relaxed`, `writer_release_relaxed`), and checks
+//! that every mutant makes some model fail.
 
 use crate::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};
 use crate::sync::{AtomicU32, AtomicUsize, Ordering, fence};
+
+// The orderings of the handshake, named so that the loom mutation runs
+// (scripts/loom-mutations.sh, `--cfg ndis_rwlock_mutation="..."`) can weaken each in turn
+// and show that a model fails. Unmutated builds use the orderings the module docs justify.
+
+/// The reader's load of the writer word: pairs with the writer's release of it.
+const READER_SEES_WRITER: Ordering = if cfg!(ndis_rwlock_mutation = "reader_acquire_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// The reader's store of its decremented count: pairs with the writer's drain loads.
+const READER_LEAVES: Ordering = if cfg!(ndis_rwlock_mutation = "reader_release_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
+/// The writer's loads of the other processors' counts while draining.
+const WRITER_SEES_READERS: Ordering = if cfg!(ndis_rwlock_mutation = "writer_acquire_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// The writer's store that clears the writer word.
+const WRITER_LEAVES: Ordering = if cfg!(ndis_rwlock_mutation = "writer_release_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
 
 /// Shift of the recursion depth inside the writer word; the low half holds `processor + 1`.
 const DEPTH_SHIFT: u32 = usize::BITS / 2;
@@ -196,7 +229,7 @@ pub(crate) unsafe fn acquire_read<K: Kernel, S: RwStorage + ?Sized>(
         // StoreLoad: our count must be visible before we look for a writer (module docs).
         #[cfg(not(ndis_rwlock_mutation = "no_reader_fence"))]
         fence(Ordering::SeqCst);
-        let writer = storage.writer().load(Ordering::Acquire);
+        let writer = storage.writer().load(READER_SEES_WRITER);
         if writer == 0 || held > 0 {
             return Read::Shared;
         }
@@ -238,7 +271,7 @@ pub(crate) unsafe fn release_read<K: Kernel, S: RwStorage + ?Sized>(storage: &S,
             0,
         );
     }
-    count.store(held - 1, Ordering::Release);
+    count.store(held - 1, READER_LEAVES);
 }
 
 /// Takes a write acquisition for processor `me`, the caller's (raised to `DISPATCH_LEVEL`).
@@ -293,7 +326,7 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
             continue;
         }
         let count = counter::<K, S>(storage, index);
-        while count.load(Ordering::Acquire) != 0 {
+        while count.load(WRITER_SEES_READERS) != 0 {
             if try_only {
                 storage.writer().store(0, Ordering::Release);
                 // SAFETY: we took the spin lock above, at DISPATCH_LEVEL.
@@ -336,7 +369,7 @@ pub(crate) unsafe fn release_write<K: Kernel, S: RwStorage + ?Sized>(
                 .store(writer - DEPTH_ONE, Ordering::Relaxed);
         }
         (Kind::Write, 0) => {
-            storage.writer().store(0, Ordering::Release);
+            storage.writer().store(0, WRITER_LEAVES);
             // SAFETY: the outermost write acquisition took the spin lock on this processor.
             unsafe { K::release_spin_lock_from_dpc(storage.spin_lock()) };
         }

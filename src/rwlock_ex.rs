@@ -386,6 +386,19 @@ pub extern "system" fn NdisAllocateRWLock(_ndis_handle: *mut c_void) -> *mut Ndi
     NdisRwLockEx::<DefaultKernel>::allocate().map_or(core::ptr::null_mut(), NonNull::as_ptr)
 }
 
+/// `NdisFreeRWLock`, over kernel `K`: a NULL lock is a bug check.
+///
+/// # Safety
+///
+/// `lock` is NULL or a lock from `NdisAllocateRWLock`, not used afterwards.
+pub unsafe fn free<K: Kernel>(lock: *mut NdisRwLockEx<K>) {
+    let Some(lock) = NonNull::new(lock) else {
+        violation::<K>(rw::NULL_LOCK, 0, 0, 0);
+    };
+    // SAFETY: the caller's contract.
+    unsafe { NdisRwLockEx::free(lock) }
+}
+
 /// `NdisFreeRWLock`: frees a lock that nobody holds. IRQL <= DISPATCH_LEVEL.
 ///
 /// # Safety
@@ -393,11 +406,8 @@ pub extern "system" fn NdisAllocateRWLock(_ndis_handle: *mut c_void) -> *mut Ndi
 /// `lock` is NULL (a bug check) or a lock from `NdisAllocateRWLock`, not used afterwards.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
 pub unsafe extern "system" fn NdisFreeRWLock(lock: *mut NdisRwLockEx) {
-    let Some(lock) = NonNull::new(lock) else {
-        violation::<DefaultKernel>(rw::NULL_LOCK, 0, 0, 0);
-    };
     // SAFETY: the caller's contract.
-    unsafe { NdisRwLockEx::free(lock) }
+    unsafe { free(lock) }
 }
 
 /// `NdisAcquireRWLockRead`.

@@ -13,6 +13,8 @@
 
 use core::marker::PhantomData;
 
+#[cfg(loom)]
+pub mod loom;
 #[cfg(windows)]
 mod wdk;
 #[cfg(windows)]

@@ -1,9 +1,15 @@
 //! Simulated nonpaged pool: tagged, zeroed allocations, a report of what is still allocated,
 //! double-free detection and fault injection.
+//!
+//! Freed blocks are quarantined, as Driver Verifier's special pool keeps freed memory from
+//! being reused at once: the last [`QUARANTINE`] freed blocks stay mapped, filled with
+//! [`FREED_POISON`], so that a use after free reads poison (and a lock's signature check
+//! fires) instead of touching memory the host allocator reused. Older blocks go back to the
+//! host allocator.
 
 use std::alloc::Layout;
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::bugcheck::{self, verifier};
@@ -26,10 +32,17 @@ pub struct Allocation {
     pub tag: u32,
 }
 
+/// How many freed blocks stay mapped (and detectable as freed).
+pub const QUARANTINE: usize = 1024;
+/// What freed memory is filled with.
+pub const FREED_POISON: u8 = 0xDD;
+
 #[derive(Default)]
 struct Pool {
     live: HashMap<usize, Allocation>,
-    freed: HashSet<usize>,
+    /// Freed blocks still mapped, by address, and their order of freeing.
+    freed: HashMap<usize, Allocation>,
+    quarantine: VecDeque<usize>,
 }
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
@@ -125,7 +138,6 @@ pub(crate) fn allocate(size: usize, tag: u32) -> *mut u8 {
     if !ptr.is_null() {
         let address = ptr as usize;
         with_pool(|p| {
-            p.freed.remove(&address);
             p.live.insert(address, Allocation { address, size, tag });
         });
     }
@@ -146,45 +158,66 @@ pub(crate) fn free(ptr: *mut u8, tag: u32) {
             ],
         );
     }
-    let found = with_pool(|p| match p.live.remove(&address) {
-        Some(a) => {
-            p.freed.insert(address);
-            Ok(a)
+    let outcome = with_pool(|p| match p.live.get(&address).copied() {
+        Some(block) if block.tag == tag => {
+            p.live.remove(&address);
+            Free::Ok(block)
         }
-        None => Err(p.freed.contains(&address)),
+        Some(block) => Free::WrongTag(block),
+        None if p.freed.contains_key(&address) => Free::AlreadyFreed,
+        None => Free::Unknown,
     });
-    match found {
-        Ok(a) => {
-            // ExFreePoolWithTag with another tag is caught too: the verifier reports a bad
-            // free, and so do we, after putting the block back.
-            if a.tag != tag {
-                with_pool(|p| {
-                    p.freed.remove(&address);
-                    p.live.insert(address, a);
-                });
-                Sim::bug_check(
-                    bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
-                    [
-                        verifier::FREE_BAD_ADDRESS,
-                        address,
-                        tag as usize,
-                        a.tag as usize,
-                    ],
-                );
-            }
-            let layout = Layout::from_size_align(a.size, POOL_ALIGNMENT)
-                .expect("the layout was valid when the block was allocated");
-            // SAFETY: the block was allocated by `allocate` with this layout and is removed
-            // from the live set, so it is freed once.
-            unsafe { std::alloc::dealloc(ptr, layout) };
-        }
-        Err(true) => Sim::bug_check(
+    match outcome {
+        Free::Ok(block) => quarantine(ptr, block),
+        // ExFreePoolWithTag with another tag: the verifier reports a bad free.
+        Free::WrongTag(block) => Sim::bug_check(
+            bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [
+                verifier::FREE_BAD_ADDRESS,
+                address,
+                tag as usize,
+                block.tag as usize,
+            ],
+        ),
+        Free::AlreadyFreed => Sim::bug_check(
             bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [verifier::DOUBLE_FREE, 0, address, tag as usize],
         ),
-        Err(false) => Sim::bug_check(
+        Free::Unknown => Sim::bug_check(
             bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
             [verifier::FREE_BAD_ADDRESS, address, 0, 0],
         ),
+    }
+}
+
+enum Free {
+    Ok(Allocation),
+    WrongTag(Allocation),
+    AlreadyFreed,
+    Unknown,
+}
+
+/// Poisons a freed block and keeps it mapped; hands the oldest quarantined block back to the
+/// host allocator once more than [`QUARANTINE`] are kept.
+fn quarantine(ptr: *mut u8, block: Allocation) {
+    // SAFETY: the block is `block.size` bytes, live until now and no longer handed out.
+    unsafe { std::ptr::write_bytes(ptr, FREED_POISON, block.size) };
+    let released = with_pool(|p| {
+        p.freed.insert(block.address, block);
+        p.quarantine.push_back(block.address);
+        if p.quarantine.len() > QUARANTINE {
+            p.quarantine
+                .pop_front()
+                .and_then(|old| p.freed.remove(&old))
+        } else {
+            None
+        }
+    });
+    if let Some(old) = released {
+        let layout = Layout::from_size_align(old.size, POOL_ALIGNMENT)
+            .expect("the layout was valid when the block was allocated");
+        // SAFETY: the block was allocated by `allocate` with this layout, freed by the driver
+        // and has just left the quarantine: it is deallocated once.
+        unsafe { std::alloc::dealloc(old.address as *mut u8, layout) };
     }
 }
