@@ -92,6 +92,9 @@ pub mod rw {
     /// The lock pointer does not point to a live lock: freed, or never allocated (P2 lock,
     /// P3 the signature found).
     pub const NOT_A_LOCK: usize = 0x0E;
+    /// A `KSPIN_LOCK` pointer passed to a simulated kernel routine is not pointer-aligned
+    /// (P2 pointer).
+    pub const MISALIGNED_SPIN_LOCK: usize = 0x10;
     /// Through the safe `RwLockEx`, a processor that holds the write lock acquires it again
     /// (P4 = 1) or reads it (P4 = 0): either would alias the write guard's `&mut T`
     /// (P2 lock, P3 processor).

@@ -179,6 +179,19 @@ fn c_null_spin_lock_stops_with_the_null_lock_code() {
 }
 
 #[test]
+fn c_misaligned_spin_lock_stops_instead_of_touching_it() {
+    let output = run(&["misuse-misaligned-spin-lock"]);
+    let lock = announced(&output, "lock");
+    support::assert_stopped(
+        &output,
+        &stop(
+            bugcheck::NDIS_RWLOCK_VIOLATION,
+            [rw::MISALIGNED_SPIN_LOCK, lock, 0, 0],
+        ),
+    );
+}
+
+#[test]
 fn c_double_free_stops_with_c4_13() {
     let output = run(&["misuse-double-free"]);
     let block = announced(&output, "block");

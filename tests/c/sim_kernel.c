@@ -297,6 +297,11 @@ static int misuse(const char *name) {
         KeAcquireSpinLockAtDpcLevel(&lock);
     } else if (strcmp(name, "null-spin-lock") == 0) {
         KeAcquireSpinLockRaiseToDpc(NULL);
+    } else if (strcmp(name, "misaligned-spin-lock") == 0) {
+        static KSPIN_LOCK pair[2];
+        PKSPIN_LOCK odd = (PKSPIN_LOCK)((unsigned char *)pair + 1);
+        announce("lock", odd);
+        KeAcquireSpinLockRaiseToDpc(odd);
     } else if (strcmp(name, "double-free") == 0) {
         void *p = ExAllocatePool2(POOL_FLAG_NON_PAGED, 32, TAG);
         CHECK(p != NULL);
