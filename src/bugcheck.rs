@@ -92,14 +92,18 @@ pub mod rw {
     /// The lock pointer does not point to a live lock: freed, or never allocated (P2 lock,
     /// P3 the signature found).
     pub const NOT_A_LOCK: usize = 0x0E;
+    /// A `KSPIN_LOCK` pointer passed to a simulated kernel routine is not pointer-aligned
+    /// (P2 pointer).
+    pub const MISALIGNED_SPIN_LOCK: usize = 0x10;
     /// Through the safe `RwLockEx`, a processor that holds the write lock acquires it again
     /// (P4 = 1) or reads it (P4 = 0): either would alias the write guard's `&mut T`
     /// (P2 lock, P3 processor).
     pub const ALIASING_ACQUIRE: usize = 0x0F;
     /// A thread exits while at DISPATCH_LEVEL or above (simulated kernel; P2 IRQL).
     pub const THREAD_EXIT_AT_DISPATCH: usize = 0x0C;
-    /// A processor-affinity request at DISPATCH_LEVEL or above, or for a processor that does
-    /// not exist (simulated kernel; P2 processor, P3 IRQL).
+    /// A processor-affinity request at DISPATCH_LEVEL or above, for a processor that does not
+    /// exist, or by a dedicated thread that would move or bind itself twice (simulated kernel;
+    /// P2 processor, P3 IRQL, P4 the processor the thread is dedicated to + 1, else 0).
     pub const BAD_AFFINITY: usize = 0x0D;
 
     // Push locks (0x20-0x2F). Windows hangs or corrupts memory where these stop the machine.

@@ -67,12 +67,232 @@ pub unsafe extern "system" fn driver_entry(
             WDF_NO_HANDLE.cast::<WDFDRIVER>(),
         )
     };
-    if NT_SUCCESS(status) {
-        wdk::println!("ndis_rwlock: loaded as a KMDF driver");
-    } else {
+    if !NT_SUCCESS(status) {
         wdk::println!("ndis_rwlock: WdfDriverCreate failed with {status:#010x}");
+        return status;
     }
-    status
+    wdk::println!("ndis_rwlock: loaded as a KMDF driver");
+    if self_test::requested() {
+        if let Err(status) = self_test::run() {
+            return status;
+        }
+    }
+    STATUS_SUCCESS
+}
+
+/// The load-time self-test (`crate::selftest`, the same code the host tests run on the
+/// simulated kernel): `Parameters\SelfTest` = 1 under the service key turns it on.
+mod self_test {
+    extern crate alloc;
+
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+    use wdk_sys::{
+        GROUP_AFFINITY, HANDLE, KEVENT, NTSTATUS, PROCESSOR_NUMBER, PVOID,
+        RTL_QUERY_REGISTRY_TABLE, ULONG, ntddk,
+    };
+
+    use crate::kernel::{Kernel, Wdk};
+    use crate::selftest::{self, Log, Shared};
+
+    // Constants of wdm.h, written out: their binding names are not all stable across wdk-sys
+    // versions.
+    const RTL_REGISTRY_SERVICES: ULONG = 1;
+    const RTL_QUERY_REGISTRY_DIRECT: ULONG = 0x20;
+    const RTL_QUERY_REGISTRY_TYPECHECK: ULONG = 0x100;
+    const RTL_QUERY_REGISTRY_TYPECHECK_SHIFT: ULONG = 24;
+    const REG_DWORD: ULONG = 4;
+    const THREAD_ALL_ACCESS: ULONG = 0x001F_FFFF;
+    const NOTIFICATION_EVENT: i32 = 0;
+    const EXECUTIVE: i32 = 0;
+    const KERNEL_MODE: i8 = 0;
+    /// Stress iterations per processor.
+    const ITERATIONS: u32 = 200_000;
+
+    /// ASCII to a NUL-terminated UTF-16 string, at compile time.
+    const fn wide<const N: usize>(text: &[u8; N]) -> [u16; N] {
+        let mut out = [0u16; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = text[i] as u16;
+            i += 1;
+        }
+        out
+    }
+
+    static PATH: [u16; 23] = wide(b"ndis_rwlock\\Parameters\0");
+    static NAME: [u16; 9] = wide(b"SelfTest\0");
+
+    struct DbgLog;
+
+    impl Log for DbgLog {
+        fn line(&mut self, text: &str) {
+            wdk::println!("{text}");
+        }
+    }
+
+    /// Whether `HKLM\...\Services\ndis_rwlock\Parameters\SelfTest` is a DWORD of 1.
+    pub(super) fn requested() -> bool {
+        let mut value: ULONG = 0;
+        let mut table: [RTL_QUERY_REGISTRY_TABLE; 2] = Default::default();
+        table[0].Flags = RTL_QUERY_REGISTRY_DIRECT | RTL_QUERY_REGISTRY_TYPECHECK;
+        table[0].Name = NAME.as_ptr().cast_mut();
+        table[0].EntryContext = (&raw mut value).cast();
+        table[0].DefaultType = REG_DWORD << RTL_QUERY_REGISTRY_TYPECHECK_SHIFT;
+        // SAFETY: a zero-terminated query table (the second entry is zeroed), NUL-terminated
+        // path and name that live for the program, and a DWORD to receive the value.
+        let status = unsafe {
+            ntddk::RtlQueryRegistryValues(
+                RTL_REGISTRY_SERVICES,
+                PATH.as_ptr(),
+                table.as_mut_ptr(),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            )
+        };
+        wdk_sys::NT_SUCCESS(status) && value == 1
+    }
+
+    /// What every stress thread shares.
+    struct Run {
+        shared: Shared<Wdk>,
+        writes: AtomicU64,
+        failed: AtomicI32,
+        running: AtomicU32,
+        done: KEVENT,
+    }
+
+    struct Context {
+        run: *mut Run,
+        processor: ULONG,
+    }
+
+    /// Runs conformance on this thread, then one system thread per processor.
+    pub(super) fn run() -> Result<(), NTSTATUS> {
+        let mut log = DbgLog;
+        log.line("ndis_rwlock: self-test: start");
+        let checks = selftest::conformance::<Wdk>(&mut log).map_err(|f| report(&f))?;
+        wdk::println!("ndis_rwlock: self-test: {checks} conformance checks passed");
+
+        let processors = Wdk::max_processors();
+        let mut run = alloc::boxed::Box::new(Run {
+            shared: Shared::new().map_err(|f| report(&f))?,
+            writes: AtomicU64::new(0),
+            failed: AtomicI32::new(0),
+            running: AtomicU32::new(processors),
+            done: KEVENT::default(),
+        });
+        // SAFETY: a KEVENT in nonpaged memory (the box) that lives until the wait ends.
+        unsafe { ntddk::KeInitializeEvent(&mut run.done, NOTIFICATION_EVENT, 0) };
+        let run_ptr: *mut Run = &mut *run;
+        let contexts: Vec<Context> = (0..processors)
+            .map(|processor| Context {
+                run: run_ptr,
+                processor,
+            })
+            .collect();
+        for context in &contexts {
+            let mut handle: HANDLE = core::ptr::null_mut();
+            // SAFETY: `context` outlives the thread (we wait for every thread below);
+            // `worker` matches KSTART_ROUTINE.
+            let status = unsafe {
+                ntddk::PsCreateSystemThread(
+                    &mut handle,
+                    THREAD_ALL_ACCESS,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    Some(worker),
+                    core::ptr::from_ref(context).cast_mut().cast(),
+                )
+            };
+            if wdk_sys::NT_SUCCESS(status) {
+                // SAFETY: the handle PsCreateSystemThread returned; the thread runs on.
+                unsafe { ntddk::ZwClose(handle) };
+            } else {
+                run.failed.store(status, Ordering::SeqCst);
+                finish(run_ptr);
+            }
+        }
+        // SAFETY: the event was initialised above; the last worker (or failed creation)
+        // signals it; kernel-mode, non-alertable wait without timeout at PASSIVE_LEVEL.
+        unsafe {
+            ntddk::KeWaitForSingleObject(
+                (&raw mut run.done).cast(),
+                EXECUTIVE,
+                KERNEL_MODE,
+                0,
+                core::ptr::null_mut(),
+            );
+        }
+        let failed = run.failed.load(Ordering::SeqCst);
+        if failed != 0 {
+            wdk::println!("ndis_rwlock: self-test: FAILED on a processor, status {failed:#010x}");
+            return Err(failed);
+        }
+        let writes = run.writes.load(Ordering::SeqCst);
+        selftest::check_final(&run.shared, writes).map_err(|f| report(&f))?;
+        wdk::println!("ndis_rwlock: self-test: passed on {processors} processors, {writes} writes");
+        Ok(())
+    }
+
+    fn report(failure: &selftest::Failure) -> NTSTATUS {
+        wdk::println!(
+            "ndis_rwlock: self-test: FAILED: {} (found {}, expected {})",
+            failure.check,
+            failure.found,
+            failure.expected
+        );
+        failure.ntstatus()
+    }
+
+    /// Counts a thread out; the last one wakes `run`.
+    fn finish(run: *mut Run) {
+        // SAFETY: `run` lives until the waiter returns, which needs this very signal.
+        let run = unsafe { &mut *run };
+        if run.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // SAFETY: an initialised event; no wait follows the signal on this thread.
+            unsafe { ntddk::KeSetEvent(&mut run.done, 0, 0) };
+        }
+    }
+
+    /// A stress thread: moves to its processor, runs the worker, reports, exits.
+    ///
+    /// # Safety
+    ///
+    /// Started by `run` with a `Context` that outlives the thread.
+    unsafe extern "C" fn worker(context: PVOID) {
+        // SAFETY: the context `run` passed, alive until every thread has finished.
+        let context = unsafe { &*context.cast::<Context>() };
+        let mut number = PROCESSOR_NUMBER::default();
+        // SAFETY: a valid processor index below the maximum count, and a struct to fill.
+        unsafe { ntddk::KeGetProcessorNumberFromIndex(context.processor, &mut number) };
+        let mut affinity = GROUP_AFFINITY {
+            Mask: 1 << number.Number,
+            Group: number.Group,
+            ..GROUP_AFFINITY::default()
+        };
+        let mut previous = GROUP_AFFINITY::default();
+        // SAFETY: at PASSIVE_LEVEL in a system thread; reverted below.
+        unsafe { ntddk::KeSetSystemGroupAffinityThread(&mut affinity, &mut previous) };
+        // SAFETY: `run` lives until the last `finish`.
+        let run = unsafe { &*context.run };
+        let seed = u64::from(context.processor) + 1;
+        match selftest::stress_worker(&run.shared, seed, ITERATIONS) {
+            Ok(stats) => {
+                run.writes.fetch_add(stats.writes, Ordering::SeqCst);
+            }
+            Err(failure) => {
+                run.failed.store(report(&failure), Ordering::SeqCst);
+            }
+        }
+        // SAFETY: restores the affinity saved above.
+        unsafe { ntddk::KeRevertToUserGroupAffinityThread(&mut previous) };
+        finish(context.run);
+        // SAFETY: a system thread ends itself this way.
+        unsafe { ntddk::PsTerminateSystemThread(0) };
+    }
 }
 
 /// `EvtDriverDeviceAdd`: creates the function device object for the root-enumerated device.

@@ -23,6 +23,7 @@ mod rwcore;
 mod rwlock;
 pub mod rwlock_ex;
 pub mod rwlock_legacy;
+pub mod selftest;
 #[cfg(not(windows))]
 pub mod sim;
 mod sync;

@@ -35,10 +35,16 @@ pub const POOL_FLAG_PAGED: u64 = 0x100;
 ///
 /// # Safety
 ///
-/// A non-null `lock` points to a live, 8-byte aligned `KSPIN_LOCK` for `'a`.
+/// A non-null, aligned `lock` points to a live `KSPIN_LOCK` for `'a`.
 unsafe fn spin_lock<'a>(lock: *mut usize) -> &'a KSpinLock {
     if lock.is_null() {
         Sim::bug_check(bugcheck::NDIS_RWLOCK_VIOLATION, [rw::NULL_LOCK, 0, 0, 0]);
+    }
+    if !lock.is_aligned() {
+        Sim::bug_check(
+            bugcheck::NDIS_RWLOCK_VIOLATION,
+            [rw::MISALIGNED_SPIN_LOCK, lock as usize, 0, 0],
+        );
     }
     // SAFETY: KSpinLock is a transparent AtomicUsize, which has the layout of usize; the
     // caller guarantees the pointer is live and aligned.

@@ -15,6 +15,11 @@
 //!   until the owner drops below `DISPATCH_LEVEL`. Processors are handed over in FIFO order
 //!   (a ticket lock), so a waiting thread gets the processor in bounded time even when the
 //!   owner keeps lowering and re-raising.
+//! - A thread that stays at `DISPATCH_LEVEL` past its watchdog limit ([`with_watchdog`])
+//!   bug-checks 0x133 when it next spins ([`Sim::spin_hint`]) or lowers. One that blocks there
+//!   instead is caught by the threads waiting for its processor: when it has been raised for
+//!   twice its limit (and twice the machine's, [`set_watchdog`]), a waiter prints the 0x133
+//!   line and the process aborts.
 //! - [`run_on`] changes a thread's home processor for the duration of a closure (what
 //!   `KeSetSystemAffinityThreadEx` does); [`dedicate`] binds the thread to a processor for as
 //!   long as the returned guard lives, so that raising and lowering IRQL touch only
@@ -119,7 +124,15 @@ struct Processor {
     serving: AtomicU64,
     /// Identity of the owning thread, 0 when none (diagnostics only).
     owner: AtomicUsize,
+    /// When the owner raised to `DISPATCH_LEVEL` (machine milliseconds), [`NO_WATCHDOG`] while
+    /// the processor is free or dedicated: what a thread waiting for it checks.
+    since_ms: AtomicU64,
+    /// The owner's watchdog limit in milliseconds.
+    limit_ms: AtomicU64,
 }
+
+/// `Processor::since_ms` when no watchdog runs on the processor.
+const NO_WATCHDOG: u64 = u64::MAX;
 
 struct Machine {
     processors: Box<[CachePadded<Processor>]>,
@@ -156,6 +169,8 @@ fn build(processors: u32) -> Machine {
                     next: AtomicU64::new(0),
                     serving: AtomicU64::new(0),
                     owner: AtomicUsize::new(0),
+                    since_ms: AtomicU64::new(NO_WATCHDOG),
+                    limit_ms: AtomicU64::new(0),
                 })
             })
             .collect(),
@@ -296,7 +311,8 @@ impl ThreadState {
     }
 }
 
-/// Checks, when a thread exits, that it did not leave its processor raised.
+/// Checks, when a thread exits, that it did not leave its processor raised, and gives back
+/// the processor of a thread that ends while dedicated (its binding was never dropped).
 struct Detach;
 
 impl Drop for Detach {
@@ -310,6 +326,11 @@ impl Drop for Detach {
             eprintln!("{stop}");
             std::process::abort();
         }
+        let _ = THREAD.try_with(|t| {
+            if t.dedicated.replace(false) {
+                release_processor(t);
+            }
+        });
     }
 }
 
@@ -353,20 +374,45 @@ pub fn processor_owner(index: u32) -> Option<usize> {
     }
 }
 
-fn check_affinity(processor: u32) {
-    let irql = with_thread(ThreadState::irql);
-    if processor >= processor_count() || irql >= DISPATCH_LEVEL {
+/// The number of threads waiting to take processor `index` (to raise to `DISPATCH_LEVEL`
+/// there, or to dedicate themselves to it): a snapshot, for tests and diagnostics.
+pub fn processor_waiters(index: u32) -> u64 {
+    let Some(p) = machine().processors.get(index as usize) else {
+        return 0;
+    };
+    let serving = p.serving.load(Ordering::SeqCst);
+    // Tickets taken and not served yet, less the owner's (the one being served).
+    p.next
+        .load(Ordering::SeqCst)
+        .saturating_sub(serving)
+        .saturating_sub(1)
+}
+
+/// Bug-checks an affinity request the machine cannot honour: for a processor that does not
+/// exist, at `DISPATCH_LEVEL` or above, or by a dedicated thread that would move
+/// (`run_on` another processor) or bind itself twice (`dedicating`).
+fn check_affinity(processor: u32, dedicating: bool) {
+    let (irql, dedicated) =
+        with_thread(|t| (t.irql.get(), t.dedicated.get().then(|| t.owned.get())));
+    let rebinds = dedicated.is_some_and(|d| dedicating || d != processor);
+    if processor >= processor_count() || irql >= DISPATCH_LEVEL || rebinds {
         Sim::bug_check(
             bugcheck::NDIS_RWLOCK_VIOLATION,
-            [rw::BAD_AFFINITY, processor as usize, usize::from(irql), 0],
+            [
+                rw::BAD_AFFINITY,
+                processor as usize,
+                usize::from(irql),
+                dedicated.map_or(0, |d| d as usize + 1),
+            ],
         );
     }
 }
 
 /// Runs `f` with the current thread's home processor set to `processor`: every raise to
-/// `DISPATCH_LEVEL` inside `f` runs there. Call below `DISPATCH_LEVEL`.
+/// `DISPATCH_LEVEL` inside `f` runs there. Call below `DISPATCH_LEVEL`; a dedicated thread may
+/// only name the processor it is dedicated to.
 pub fn run_on<R>(processor: u32, f: impl FnOnce() -> R) -> R {
-    check_affinity(processor);
+    check_affinity(processor, false);
     let old = with_thread(|t| {
         let old = t.home.replace(processor);
         t.refresh_processor();
@@ -397,12 +443,12 @@ pub struct Dedication {
 /// Binds the current thread to `processor` until the returned guard drops: it takes the
 /// processor once, and from then on raising and lowering IRQL only touch thread-local state.
 /// Other threads that want the processor wait until the binding ends. Call below
-/// `DISPATCH_LEVEL`.
+/// `DISPATCH_LEVEL`, and not while the thread is dedicated already.
 pub fn dedicate(processor: u32) -> Dedication {
-    check_affinity(processor);
+    check_affinity(processor, true);
     let old_home = with_thread(|t| {
         let old = t.home.replace(processor);
-        acquire_processor(t);
+        acquire_processor(t, false);
         t.dedicated.set(true);
         old
     });
@@ -438,7 +484,13 @@ impl Drop for Dedication {
     }
 }
 
-fn acquire_processor(t: &ThreadState) {
+/// How often a thread parked for a processor looks at the owner's watchdog.
+const WAITER_POLL: Duration = Duration::from_millis(100);
+
+/// Takes the thread's home processor (a ticket lock: first come, first served). `raising`:
+/// for a raise to `DISPATCH_LEVEL`, whose time there threads waiting for the processor watch;
+/// else for [`dedicate`].
+fn acquire_processor(t: &ThreadState, raising: bool) {
     let index = t.home.get();
     let p = &machine().processors[index as usize];
     let ticket = p.next.fetch_add(1, Ordering::SeqCst);
@@ -461,14 +513,48 @@ fn acquire_processor(t: &ThreadState) {
                     || {},
                     |_, _| {},
                     parking_lot_core::DEFAULT_PARK_TOKEN,
-                    None,
+                    Some(Instant::now() + WAITER_POLL),
                 );
             }
+            check_owner_watchdog(p);
         }
     }
     p.owner.store(t.identity.get(), Ordering::Relaxed);
+    if raising {
+        p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
+        p.since_ms.store(now_ms(), Ordering::Release);
+    }
     t.owned.set(index);
     t.refresh_processor();
+}
+
+/// Stops the machine when a thread waits for a processor whose owner has stayed at
+/// `DISPATCH_LEVEL` for twice its watchdog limit (and at least twice the machine's): the owner
+/// neither spins nor lowers (it blocks), so its own checks never run; on Windows the DPC
+/// watchdog's clock interrupt catches it. The margin leaves an owner that does spin or lower
+/// the time to stop itself; the machine's limit as a floor keeps a short per-thread limit,
+/// which a test sets to see its own thread stopped, from stopping the machine. The waiter
+/// holds a ticket of the processor and cannot unwind, so the process stops, as through the
+/// C ABI.
+#[cold]
+fn check_owner_watchdog(p: &Processor) {
+    let since = p.since_ms.load(Ordering::Acquire);
+    if since == NO_WATCHDOG {
+        return;
+    }
+    let limit = p
+        .limit_ms
+        .load(Ordering::Relaxed)
+        .max(machine().watchdog_ms.load(Ordering::Relaxed));
+    let elapsed = now_ms().saturating_sub(since);
+    if elapsed > limit.saturating_mul(2) {
+        let stop = BugCheck {
+            code: bugcheck::DPC_WATCHDOG_VIOLATION,
+            params: [1, elapsed as usize, limit as usize, 0],
+        };
+        eprintln!("{stop}");
+        std::process::abort();
+    }
 }
 
 #[inline(never)]
@@ -480,6 +566,7 @@ fn release_processor(t: &ThreadState) {
     t.refresh_processor();
     let p = &machine().processors[index as usize];
     p.owner.store(0, Ordering::Relaxed);
+    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
     let serving = p.serving.fetch_add(1, Ordering::SeqCst) + 1;
     if p.next.load(Ordering::SeqCst) > serving {
         let key = std::ptr::from_ref(p) as usize;
@@ -665,7 +752,7 @@ fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
         attach(t);
     }
     let old = t.irql();
-    acquire_processor(t);
+    acquire_processor(t, true);
     t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
     t.set_irql(new);
     old

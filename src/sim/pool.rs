@@ -57,8 +57,8 @@ fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
     f(guard.get_or_insert_with(Pool::default))
 }
 
-/// Packs four ASCII characters the way a C multi-character constant `'abcd'` does: the tag
-/// reads `abcd` in a memory dump.
+/// Packs four ASCII characters so that the tag reads `abcd` in a memory dump (and in the
+/// debugger's pool listings): the value of the C constant `'dcba'`, drivers' reversed spelling.
 pub const fn tag(name: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*name)
 }

@@ -6,6 +6,7 @@
 )]
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -86,26 +87,60 @@ pub fn c_program(name: &str) -> PathBuf {
 /// Runs `program` with `args` on a simulated machine of `processors` processors; fails the
 /// test if it does not end within [`STUCK`].
 pub fn run(program: &Path, args: &[&str], processors: u32) -> Output {
-    let mut child = Command::new(program)
+    let processors = processors.to_string();
+    run_with(
+        program,
+        args,
+        &[("NDIS_SIM_PROCESSORS", Some(processors.as_str()))],
+    )
+}
+
+/// Runs `program` with `args`, with each of `vars` set (`Some`) or removed (`None`) in its
+/// environment; fails the test if it does not end within [`STUCK`].
+pub fn run_with(program: &Path, args: &[&str], vars: &[(&str, Option<&str>)]) -> Output {
+    let mut command = Command::new(program);
+    for (name, value) in vars {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command
         .args(args)
-        .env("NDIS_SIM_PROCESSORS", processors.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
+    // Drain both pipes while the program runs, so that a chatty program cannot block on a
+    // full pipe and look stuck.
+    let stdout = drain(child.stdout.take().expect("stdout is piped"));
+    let stderr = drain(child.stderr.take().expect("stderr is piped"));
     let start = Instant::now();
-    while child
-        .try_wait()
-        .expect("waiting for the C program")
-        .is_none()
-    {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the C program") {
+            break status;
+        }
         if start.elapsed() > STUCK {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("{} {args:?} is stuck", program.display());
         }
         std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
     }
-    child.wait_with_output().expect("the C program's output")
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        pipe.read_to_end(&mut bytes)
+            .expect("reading the C program's output");
+        bytes
+    })
 }
 
 /// Checks that `output` is that of a process stopped by a bug check whose line is `line`.
