@@ -89,8 +89,8 @@ pub mod rw {
     pub const FREE_HELD_LOCK: usize = 0x0A;
     /// The processor index is outside the lock's slots (P2 processor, P3 slots).
     pub const PROCESSOR_OUT_OF_RANGE: usize = 0x0B;
-    /// The lock pointer does not point to a live lock: freed, or never allocated (P2 lock,
-    /// P3 the signature found).
+    /// The lock pointer does not point to a live `NDIS_RW_LOCK_EX` or `NDIS_RWL_PUSH_LOCK`:
+    /// freed, or never allocated (P2 lock, P3 the signature found).
     pub const NOT_A_LOCK: usize = 0x0E;
     /// A `KSPIN_LOCK` pointer passed to a simulated kernel routine is not pointer-aligned
     /// (P2 pointer).

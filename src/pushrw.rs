@@ -16,16 +16,24 @@
 //!
 //! Rules: acquire and release at `IRQL <= APC_LEVEL` on the same thread; not recursive in
 //! either mode (unlike the NDIS lock, whose reads and writes nest on one processor); free only
-//! when no thread holds or waits for the lock. Rust code uses [`crate::PushLock`] instead.
+//! when no thread holds or waits for the lock. Every call checks the lock's signature first,
+//! so a freed lock (while its memory is still readable) bug-checks with 0x0E instead of being
+//! used. Rust code uses [`crate::PushLock`] instead.
 
 use core::ffi::c_void;
 
 use crate::bugcheck::{self, rw, verifier};
 use crate::kernel::{APC_LEVEL, DefaultKernel, EX_DEFAULT_PUSH_LOCK_FLAGS, ExPushLock, Kernel};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 
 /// Pool tag of the allocations (`'NRpl'`, as tools display it).
 pub const TAG: u32 = u32::from_le_bytes(*b"NRpl");
+
+/// The signature of a live lock (`'RWLp'`): every call checks it, so a freed lock whose memory
+/// is still readable, or a pointer to something else, is a bug check (0x0E), never a use.
+const SIGNATURE_LIVE: u32 = u32::from_le_bytes(*b"RWLp");
+/// The signature [`free`] leaves behind.
+const SIGNATURE_FREED: u32 = u32::from_le_bytes(*b"rwp-");
 
 /// `NDIS_RWL_PUSH_LOCK_STATE.Mode` of a state that records no acquisition.
 pub const STATE_NONE: u32 = 0;
@@ -41,6 +49,8 @@ pub struct PushRwLock {
     lock: ExPushLock,
     /// Threads between the start of an acquire and the end of the matching release.
     users: AtomicUsize,
+    /// [`SIGNATURE_LIVE`] from allocation to free.
+    signature: AtomicU32,
 }
 
 impl PushRwLock {
@@ -85,6 +95,7 @@ pub fn allocate<K: Kernel>() -> *mut PushRwLock {
         lock.write(PushRwLock {
             lock: ExPushLock::new(),
             users: AtomicUsize::new(0),
+            signature: AtomicU32::new(SIGNATURE_LIVE),
         });
     }
     // SAFETY: the lock was written just above and nobody else knows it yet.
@@ -109,11 +120,21 @@ unsafe fn arguments<'a, K: Kernel>(
     if state.is_null() {
         stop::<K>(rw::NULL_LOCK_STATE, lock as usize, 0, 0);
     }
-    // SAFETY: non-null (checked) and live (the caller's contract).
+    // SAFETY: non-null (checked) and readable (the caller's contract: a lock from `allocate`,
+    // whose memory a freed lock keeps while the pool holds it back).
     let lock_ref = unsafe { &*lock };
+    check_signature::<K>(lock_ref, lock);
     // SAFETY: non-null (checked), writable and not otherwise borrowed (the caller's contract).
     let state_ref = unsafe { &mut *state };
     (lock_ref, state_ref)
+}
+
+/// Bug-checks unless `lock` is live: allocated and not yet freed.
+fn check_signature<K: Kernel>(lock_ref: &PushRwLock, lock: *mut PushRwLock) {
+    let signature = lock_ref.signature.load(Ordering::Relaxed);
+    if signature != SIGNATURE_LIVE {
+        stop::<K>(rw::NOT_A_LOCK, lock as usize, signature as usize, 0);
+    }
 }
 
 fn stop<K: Kernel>(subcode: usize, p2: usize, p3: usize, p4: usize) -> ! {
@@ -242,17 +263,21 @@ pub unsafe fn release<K: Kernel>(lock: *mut PushRwLock, state: *mut PushRwLockSt
 ///
 /// # Safety
 ///
-/// `lock` is NULL (a bug check) or came from [`allocate`] and has not been freed; no thread
-/// uses it after this call.
+/// `lock` is NULL (a bug check) or came from [`allocate`]; no thread uses it after this call.
+/// A lock freed already is a bug check (0x0E) while the pool keeps its memory readable, as
+/// Driver Verifier's special pool and the simulated pool's quarantine do.
 pub unsafe fn free<K: Kernel>(lock: *mut PushRwLock) {
     if lock.is_null() {
         stop::<K>(rw::NULL_LOCK, 0, 0, 0);
     }
-    // SAFETY: a live lock (the caller's contract).
-    let users = unsafe { &*lock }.users.load(Ordering::Acquire);
+    // SAFETY: non-null (checked) and readable (the caller's contract, as for `arguments`).
+    let lock_ref = unsafe { &*lock };
+    check_signature::<K>(lock_ref, lock);
+    let users = lock_ref.users.load(Ordering::Acquire);
     if users != 0 {
         stop::<K>(rw::PUSH_LOCK_FREE_IN_USE, lock as usize, users, 0);
     }
+    lock_ref.signature.store(SIGNATURE_FREED, Ordering::Relaxed);
     // SAFETY: allocated by `allocate` with TAG, not freed before, and unused from now on.
     unsafe { K::free_pool(lock.cast(), TAG) }
 }

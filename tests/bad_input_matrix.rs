@@ -362,7 +362,7 @@ fn cases() -> Vec<Case> {
                 ),
                 (NA, None),
                 (
-                    ndrl(rw::PUSH_LOCK_FREE_IN_USE),
+                    ndrl(rw::NOT_A_LOCK),
                     run(move || {
                         let lock = freed_push_lock();
                         expect_bug_check(|| {
@@ -419,7 +419,7 @@ fn cases() -> Vec<Case> {
                     }),
                 ),
                 (
-                    ndrl(rw::PUSH_LOCK_BAD_STATE),
+                    ndrl(rw::NOT_A_LOCK),
                     run(move || {
                         let lock = freed_push_lock();
                         let mut state = PushRwLockState::default();
@@ -698,7 +698,7 @@ fn push_acquire_case(name: &'static str, acquire: PushAcquire) -> Case {
                 }),
             ),
             (
-                ndrl(rw::PUSH_LOCK_CORRUPT),
+                ndrl(rw::NOT_A_LOCK),
                 run(move || {
                     let lock = freed_push_lock();
                     let mut state = PushRwLockState::default();

@@ -408,3 +408,30 @@ fn recursive_write_stops_through_the_push_lock() {
     assert_eq!(stop.params[0], rw::PUSH_LOCK_RECURSIVE_EXCLUSIVE);
     assert_eq!(stop.params[1], lock.0 as usize);
 }
+
+#[test]
+fn a_freed_lock_is_not_a_lock_to_any_call() {
+    boot();
+    let lock = allocate();
+    free(lock);
+    // The quarantine keeps the block mapped and poisoned; the free left its signature behind
+    // it, and the pool's poison replaced that.
+    let poison = u32::from_ne_bytes([ndis_rwlock::sim::pool::FREED_POISON; 4]) as usize;
+    let mut state = PushRwLockState::default();
+    let stop = expect_stop(|| read(lock, &mut state));
+    assert_rw(stop, [rw::NOT_A_LOCK, lock as usize, poison, 0]);
+    let stop = expect_stop(|| write(lock, &mut state));
+    assert_rw(stop, [rw::NOT_A_LOCK, lock as usize, poison, 0]);
+    let stop = expect_stop(|| release(lock, &mut state));
+    assert_rw(stop, [rw::NOT_A_LOCK, lock as usize, poison, 0]);
+    let stop = expect_stop(|| free(lock));
+    assert_rw(stop, [rw::NOT_A_LOCK, lock as usize, poison, 0]);
+    // Nothing was written to the freed block: the acquires stopped before counting a user.
+    // SAFETY: the quarantined block stays mapped, and is only read.
+    let bytes = unsafe { std::slice::from_raw_parts(lock.cast::<u8>(), size_of::<PushRwLock>()) };
+    assert!(
+        bytes
+            .iter()
+            .all(|&b| b == ndis_rwlock::sim::pool::FREED_POISON)
+    );
+}
