@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for N seconds each (default 60) with cargo-fuzz on nightly; fails on
 # the first crash, mismatch with the model or hang. Installs cargo-fuzz if it is missing.
+# Each target covers all three locks (NDIS_RW_LOCK_EX, the push locks, the legacy
+# NDIS_RW_LOCK); an input's first byte picks one.
 #
 #   scripts/fuzz.sh          # 60 s per target
 #   scripts/fuzz.sh 600      # 10 minutes per target
@@ -15,8 +17,10 @@ for target in sequence concurrent; do
     # looks. The crate's own allocations are checked by the simulated pool, not by LSan.
     leaks=1
     [ "$target" = concurrent ] && leaks=0
-    # The simulated machine: 4 processors; a hang becomes a DPC-watchdog stop after 10 s.
-    NDIS_SIM_PROCESSORS=4 cargo +nightly fuzz run "$target" -- \
+    # The targets boot a simulated machine of 66 processors (so that legacy-lock inputs also
+    # run on processors without a reader slot); a spinning hang becomes a DPC-watchdog stop
+    # after 10 s, a sleeping one (push locks) an abort after 30 s.
+    cargo +nightly fuzz run "$target" -- \
         -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 \
         -detect_leaks="$leaks"
 done

@@ -1,5 +1,7 @@
-//! Operation sequences on one NDIS_RW_LOCK_EX, checked step by step against the reference
-//! model (tests/support/fuzz_model.rs): success with the data intact, or the model's bug check.
+//! Operation sequences on one lock, checked step by step against its reference model
+//! (tests/support/fuzz_model.rs, fuzz_push.rs, fuzz_legacy.rs): success with the data and the
+//! lock's state as predicted, or the model's bug check. The first byte picks the lock
+//! (NDIS_RW_LOCK_EX, the push locks, the legacy NDIS_RW_LOCK) and the processor.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +11,6 @@ mod fuzz_model;
 
 fuzz_target!(|data: &[u8]| {
     fuzz_model::let_bug_checks_unwind();
-    let processor = u32::from(data.first().copied().unwrap_or(0) % 2);
-    let ops = fuzz_model::Op::decode(data.get(1..).unwrap_or_default());
-    fuzz_model::check_sequence(&ops, processor);
+    ndis_rwlock::sim::boot(fuzz_model::PROCESSORS);
+    fuzz_model::check_input(data);
 });

@@ -13,6 +13,14 @@
 
 use std::ptr::NonNull;
 
+/// The push locks' sequences and model.
+#[path = "fuzz_push.rs"]
+pub mod push;
+
+/// The legacy NDIS 5 lock's sequences and model.
+#[path = "fuzz_legacy.rs"]
+pub mod legacy;
+
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use ndis_rwlock::kernel::{DISPATCH_LEVEL, Irql, Kernel, PASSIVE_LEVEL};
 use ndis_rwlock::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
@@ -280,7 +288,7 @@ pub fn check_sequence(ops: &[Op], processor: u32) -> usize {
     };
     let mut steps = 0;
     let mut stopped = false;
-    sim::run_on(processor, || {
+    run_checked(processor, || {
         for &op in ops {
             steps += 1;
             let predicted = model.step(op);
@@ -304,11 +312,20 @@ pub fn check_sequence(ops: &[Op], processor: u32) -> usize {
             unsafe { Sim::lower_irql(PASSIVE_LEVEL) };
         }
     });
-    // A lock left held or stopped is abandoned, as a stopped machine leaves it; a clean one is
-    // freed (a second free would be a finding).
+    // A clean lock is freed through the lock (a failure would be a finding). One left held, or
+    // on a stopped machine, goes back to the pool directly, as a reboot would take it, so that
+    // long fuzzing runs do not grow.
     if !stopped && !model.held() && !model.freed {
         // SAFETY: released by every acquisition and not used afterwards.
         unsafe { NdisRwLockEx::free(NonNull::new(lock).expect("non-null")) };
+    } else if !model.freed {
+        let block = sim::pool::outstanding(rwlock_ex::RWLOCK_EX_TAG)
+            .into_iter()
+            .find(|a| (a.address..a.address + a.size).contains(&(lock as usize)))
+            .expect("the lock's block is live");
+        // SAFETY: the live block holding the lock, allocated with this tag; nothing uses it
+        // any more.
+        unsafe { Sim::free_pool(block.address as *mut u8, rwlock_ex::RWLOCK_EX_TAG) };
     }
     steps
 }
@@ -340,7 +357,7 @@ pub fn check_concurrent(bytes: &[u8]) {
             let pair = &pair;
             s.spawn(move || {
                 let lock = lock as *mut NdisRwLockEx<Sim>;
-                sim::run_on(t as u32 % processors, || {
+                run_checked(t as u32 % processors, || {
                     sim::with_watchdog(std::time::Duration::from_secs(10), || {
                         for &b in plan {
                             let mut outer = LockStateEx::default();
@@ -404,4 +421,105 @@ pub fn let_bug_checks_unwind() {
             }
         }));
     });
+}
+
+/// The processors a legacy-lock sequence runs on: two with a reader slot and, on a machine with
+/// more than `MAXIMUM_PROCESSORS`, two without one.
+pub fn legacy_processors() -> Vec<u32> {
+    use ndis_rwlock::rwlock_legacy::MAXIMUM_PROCESSORS;
+    [0, 1, MAXIMUM_PROCESSORS, MAXIMUM_PROCESSORS + 1]
+        .into_iter()
+        .filter(|&p| p < sim::processor_count())
+        .collect()
+}
+
+/// Which lock a fuzz input drives, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `NDIS_RW_LOCK_EX`.
+    Ex,
+    /// `NDIS_RWL_PUSH_LOCK` and a bare `EX_PUSH_LOCK`.
+    Push,
+    /// `NDIS_RW_LOCK`.
+    Legacy,
+}
+
+impl Target {
+    /// The lock the first byte selects.
+    pub fn of(first: u8) -> Self {
+        match first % 3 {
+            0 => Self::Ex,
+            1 => Self::Push,
+            _ => Self::Legacy,
+        }
+    }
+}
+
+/// The `sequence` fuzz target's body: the first byte picks the lock and the processor, the
+/// rest is the operation sequence, checked step by step against that lock's model.
+///
+/// # Panics
+///
+/// When the crate and the model disagree.
+pub fn check_input(data: &[u8]) -> usize {
+    let first = data.first().copied().unwrap_or(0);
+    let rest = data.get(1..).unwrap_or_default();
+    match Target::of(first) {
+        Target::Ex => check_sequence(&Op::decode(rest), u32::from(first / 3 % 2)),
+        Target::Push => push::check_sequence(&push::Op::decode(rest)),
+        Target::Legacy => {
+            let processors = legacy_processors();
+            let processor = processors[usize::from(first / 3) % processors.len()];
+            legacy::check_sequence(&legacy::Op::decode(rest), processor)
+        }
+    }
+}
+
+/// The `concurrent` fuzz target's body: the first byte picks the lock, the rest drives the
+/// threads.
+///
+/// # Panics
+///
+/// When a reader sees a torn pair, a write is lost, or anything bug-checks.
+pub fn check_concurrent_input(data: &[u8]) {
+    let first = data.first().copied().unwrap_or(0);
+    let rest = data.get(1..).unwrap_or_default();
+    match Target::of(first) {
+        Target::Ex => check_concurrent(rest),
+        Target::Push => push::check_concurrent(rest),
+        Target::Legacy => legacy::check_concurrent(rest),
+    }
+}
+
+/// The machine the fuzz targets and their tests run on: more processors than an
+/// `NDIS_RW_LOCK` has reader slots, so that legacy sequences also run where every acquisition
+/// is exclusive.
+pub const PROCESSORS: u32 = 66;
+
+/// `sim::run_on(processor, f)` for a checker: when `f` panics (the crate and a model disagree)
+/// at `DISPATCH_LEVEL`, the thread first goes back to `PASSIVE_LEVEL`, so that the panic's
+/// message is what the test reports, not the simulated kernel's stop for a thread that ends at
+/// `DISPATCH_LEVEL`.
+pub fn run_checked<R>(processor: u32, f: impl FnOnce() -> R) -> R {
+    let result = sim::run_on(processor, || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        if result.is_err() && Sim::current_irql() > PASSIVE_LEVEL {
+            // SAFETY: the check is over; nothing the thread holds is released any more.
+            unsafe { Sim::lower_irql(PASSIVE_LEVEL) };
+        }
+        result
+    });
+    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Raises or lowers the current thread to `irql` (at most `DISPATCH_LEVEL`).
+pub fn set_irql(irql: Irql) {
+    let current = Sim::current_irql();
+    if irql > current {
+        // SAFETY: raising, to at most DISPATCH_LEVEL.
+        unsafe { Sim::raise_irql(irql) };
+    } else if irql < current {
+        // SAFETY: lowering; what the model allows the thread to hold at the new IRQL.
+        unsafe { Sim::lower_irql(irql) };
+    }
 }
