@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use ndis_rwlock::kernel::{DispatchGuard, Kernel, PASSIVE_LEVEL};
 use ndis_rwlock::rwlock_ex::{self, LockStateEx, NdisRwLockEx, RWLOCK_EX_TAG};
+use ndis_rwlock::rwlock_legacy::{self, LockState, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim, pool};
 use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, pushrw};
 
@@ -67,15 +68,22 @@ fn soak_every_lock_with_churn_and_no_leak() {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let ex = Arc::new(RwLockEx::new(Record::default()).expect("the pool has room"));
+    // Asymmetric mode: readers without a fence, writers with a process-wide barrier.
+    let asym = Arc::new(RwLockEx::new_asymmetric(Record::default()).expect("the pool has room"));
+    assert!(
+        asym.is_asymmetric(),
+        "the simulated kernel has a process-wide barrier"
+    );
     let legacy = Arc::new(LegacyRwLock::new(Record::default()));
     let push = Arc::new(PushLock::new(Record::default()));
     let start = Instant::now();
 
     std::thread::scope(|s| {
-        // 12 workers on 8 processors: 6 on RwLockEx, 3 on the legacy lock, 3 on the push lock.
+        // 12 workers on 8 processors: 3 on RwLockEx, 3 on an asymmetric-mode RwLockEx, 3 on
+        // the legacy lock, 3 on the push lock.
         for worker in 0..12u32 {
             let (stop, counters) = (stop.clone(), counters.clone());
-            let (ex, legacy, push) = (ex.clone(), legacy.clone(), push.clone());
+            let (ex, asym, legacy, push) = (ex.clone(), asym.clone(), legacy.clone(), push.clone());
             s.spawn(move || {
                 let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ u64::from(worker + 1));
                 sim::run_on(worker % PROCESSORS, || {
@@ -84,6 +92,7 @@ fn soak_every_lock_with_churn_and_no_leak() {
                             let write = dice.roll(100) < 5;
                             let ok = match worker % 4 {
                                 0 | 1 => {
+                                    let ex = if worker % 4 == 0 { &ex } else { &asym };
                                     if write {
                                         ex.write().bump();
                                         true
@@ -134,6 +143,7 @@ fn soak_every_lock_with_churn_and_no_leak() {
         for churner in 0..2u32 {
             let (stop, counters) = (stop.clone(), counters.clone());
             s.spawn(move || {
+                let mut round = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let lock = NdisRwLockEx::<Sim>::allocate().expect("the pool has room");
                     let raw = lock.as_ptr();
@@ -158,7 +168,28 @@ fn soak_every_lock_with_churn_and_no_leak() {
                     let boxed = RwLockEx::new(u64::from(churner)).expect("the pool has room");
                     *boxed.write() += 1;
                     drop(boxed);
-                    counters.churned.fetch_add(3, Ordering::Relaxed);
+                    // An asymmetric-mode lock's barrier costs microseconds: one in 32 rounds.
+                    if round.is_multiple_of(32) {
+                        let boxed = RwLockEx::new_asymmetric(u64::from(churner))
+                            .expect("the pool has room");
+                        *boxed.write() += 1;
+                        assert_eq!(*boxed.read(), u64::from(churner) + 1);
+                        drop(boxed);
+                        counters.churned.fetch_add(1, Ordering::Relaxed);
+                    }
+                    round += 1;
+
+                    // The legacy lock through its C-ABI functions, in caller-owned storage.
+                    let mut legacy = Box::new(NdisRwLock::<Sim>::new());
+                    let mut state = LockState::default();
+                    // SAFETY: writable storage nobody else uses.
+                    unsafe { rwlock_legacy::initialize::<Sim>(&mut *legacy) };
+                    // SAFETY: an initialised lock and a valid state; released below.
+                    unsafe { rwlock_legacy::acquire::<Sim>(&mut *legacy, true, &mut state) };
+                    // SAFETY: the acquisition above.
+                    unsafe { rwlock_legacy::release::<Sim>(&mut *legacy, &mut state) };
+                    assert!(!legacy.is_held());
+                    counters.churned.fetch_add(4, Ordering::Relaxed);
                 }
             });
         }
@@ -177,19 +208,21 @@ fn soak_every_lock_with_churn_and_no_leak() {
     assert_eq!(counters.violations.load(Ordering::Relaxed), 0);
     assert!(reads > 0 && writes > 0 && churned > 0);
 
-    // The three records saw every write exactly once.
-    let ex_writes = ex.read().0[0];
+    // The four records saw every write exactly once.
+    let ex_writes = ex.read().0[0] + asym.read().0[0];
     let legacy_writes = legacy.read().0[0];
     let push_writes = push.read(&CriticalRegion::<Sim>::enter()).0[0];
     assert_eq!(ex_writes + legacy_writes + push_writes, writes);
     for (name, diag) in [
         ("RwLockEx", ex.diagnostics()),
+        ("asymmetric RwLockEx", asym.diagnostics()),
         ("legacy", legacy.diagnostics()),
     ] {
         assert_eq!((diag.readers, diag.writer), (0, None), "{name} left held");
     }
 
     drop(ex);
+    drop(asym);
     // Nothing is left allocated (the driver-unload check bug-checks otherwise).
     pool::check_unload(RWLOCK_EX_TAG);
     pool::check_unload(pushrw::TAG);
