@@ -5,6 +5,10 @@
 //! thread parked), a broken exclusion as a data race on the protected cell, and every word
 //! the lock writes is checked against the push-lock invariants.
 //!
+//! `scripts/loom-mutations.sh` weakens each acquire and release ordering of the word in turn
+//! (`--cfg ndis_rwlock_mutation="push_..."`, src/sim/pushlock.rs) and checks that one of these
+//! models fails for every mutant.
+//!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_pushlock`
 //! (`LOOM_MAX_PREEMPTIONS` defaults to 2 here; raise it for a deeper search).
 #![cfg(loom)]

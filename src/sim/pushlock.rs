@@ -75,6 +75,45 @@ pub const SHARE_SHIFT: u32 = 4;
 const SHARE_ONE: usize = 1 << SHARE_SHIFT;
 const SHARE_MASK: usize = !(SHARE_ONE - 1);
 
+// The orderings of the word's transitions, named so that the loom mutation runs
+// (scripts/loom-mutations.sh, `--cfg ndis_rwlock_mutation="..."`) can weaken each in turn and
+// show that a model of tests/loom_pushlock.rs fails. What each one synchronises:
+// - an acquire (exclusive or shared, fast or slow path) must see everything the previous
+//   owner did under the lock: Acquire, pairing with the releases below;
+// - a release (exclusive or shared, fast or slow path) publishes what its owner did:
+//   Release;
+// - nothing else: a waiter that sets WAITING and the waker that clears WAKING exchange their
+//   news through the queue's own lock, and every write to the word after a release is a
+//   read-modify-write, so it continues that release's release sequence: the next owner's
+//   Acquire synchronises with the last release however many such updates came between. Those
+//   two updates are therefore Relaxed; the mutation runs showed no model that needs more.
+
+/// Exclusive acquires: fast-path and slow-path compare-exchanges.
+const EXCLUSIVE_ACQUIRE: Ordering = if cfg!(ndis_rwlock_mutation = "push_exclusive_acquire_relaxed")
+{
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// Shared acquires: fast-path and slow-path compare-exchanges.
+const SHARED_ACQUIRE: Ordering = if cfg!(ndis_rwlock_mutation = "push_shared_acquire_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Acquire
+};
+/// Exclusive releases: fast-path and slow-path compare-exchanges.
+const EXCLUSIVE_RELEASE: Ordering = if cfg!(ndis_rwlock_mutation = "push_exclusive_release_relaxed")
+{
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
+/// Shared releases: fast-path and slow-path compare-exchanges.
+const SHARED_RELEASE: Ordering = if cfg!(ndis_rwlock_mutation = "push_shared_release_relaxed") {
+    Ordering::Relaxed
+} else {
+    Ordering::Release
+};
 /// The number of shared owners a lock word records.
 #[inline]
 pub const fn shared_count(word: usize) -> usize {
@@ -251,7 +290,7 @@ fn prepare_wait(
         if current & WAITING != 0 {
             return true;
         }
-        if step(word, current, derive(current | WAITING), Ordering::AcqRel) {
+        if step(word, current, derive(current | WAITING), Ordering::Relaxed) {
             return true;
         }
     }
@@ -261,7 +300,7 @@ fn prepare_wait(
 #[inline]
 pub(crate) fn acquire_exclusive<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<(), Fault> {
     if word
-        .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+        .compare_exchange(0, LOCKED, EXCLUSIVE_ACQUIRE, Ordering::Relaxed)
         .is_ok()
     {
         audit(LOCKED);
@@ -276,7 +315,7 @@ fn acquire_exclusive_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result
     loop {
         let current = load(word)?;
         if current & LOCKED == 0 {
-            if step(word, current, current | LOCKED, Ordering::Acquire) {
+            if step(word, current, current | LOCKED, EXCLUSIVE_ACQUIRE) {
                 return Ok(());
             }
             continue;
@@ -299,7 +338,7 @@ pub(crate) fn acquire_shared<Q: WaitQueue>(
     may_wait: impl FnMut(usize) -> bool,
 ) -> Result<(), Fault> {
     if word
-        .compare_exchange(0, LOCKED | SHARE_ONE, Ordering::Acquire, Ordering::Relaxed)
+        .compare_exchange(0, LOCKED | SHARE_ONE, SHARED_ACQUIRE, Ordering::Relaxed)
         .is_ok()
     {
         audit(LOCKED | SHARE_ONE);
@@ -322,7 +361,7 @@ fn acquire_shared_slow<Q: WaitQueue>(
             let Some(new) = (current | LOCKED).checked_add(SHARE_ONE) else {
                 return Err(Fault::Corrupt(current));
             };
-            if step(word, current, derive(new), Ordering::Acquire) {
+            if step(word, current, derive(new), SHARED_ACQUIRE) {
                 return Ok(());
             }
             continue;
@@ -355,7 +394,7 @@ const fn unlocked(word: usize) -> (usize, bool) {
 #[inline]
 pub(crate) fn release_exclusive<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<(), Fault> {
     if word
-        .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
+        .compare_exchange(LOCKED, 0, EXCLUSIVE_RELEASE, Ordering::Relaxed)
         .is_ok()
     {
         audit(0);
@@ -372,7 +411,7 @@ fn release_exclusive_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result
             return Err(Fault::NotHeld(current));
         }
         let (new, wake) = unlocked(current);
-        if step(word, current, new, Ordering::Release) {
+        if step(word, current, new, EXCLUSIVE_RELEASE) {
             return if wake {
                 wake_waiters(queue, word)
             } else {
@@ -386,7 +425,7 @@ fn release_exclusive_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result
 #[inline]
 pub(crate) fn release_shared<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<(), Fault> {
     if word
-        .compare_exchange(LOCKED | SHARE_ONE, 0, Ordering::Release, Ordering::Relaxed)
+        .compare_exchange(LOCKED | SHARE_ONE, 0, SHARED_RELEASE, Ordering::Relaxed)
         .is_ok()
     {
         audit(0);
@@ -408,7 +447,7 @@ fn release_shared_slow<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<()
         } else {
             unlocked(current)
         };
-        if step(word, current, new, Ordering::Release) {
+        if step(word, current, new, SHARED_RELEASE) {
             return if wake {
                 wake_waiters(queue, word)
             } else {
@@ -446,7 +485,7 @@ fn wake_waiters<Q: WaitQueue>(queue: &Q, word: &AtomicUsize) -> Result<(), Fault
             if !more {
                 new &= !WAITING;
             }
-            if step(word, current, derive(new), Ordering::AcqRel) {
+            if step(word, current, derive(new), Ordering::Relaxed) {
                 return;
             }
         },
