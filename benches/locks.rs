@@ -1,5 +1,6 @@
 //! Criterion benchmarks: `RwLockEx` (symmetric and asymmetric, from `PASSIVE_LEVEL` and at
-//! `DISPATCH_LEVEL`), the legacy NDIS 5 lock and `PushLock` against `std::sync::RwLock`,
+//! `DISPATCH_LEVEL`), the C ABI (`NdisAcquireRWLockRead` and the rest, from plain attached
+//! threads), the legacy NDIS 5 lock and `PushLock` against `std::sync::RwLock`,
 //! `parking_lot::RwLock`, crossbeam's `ShardedLock` and `spin::RwLock`.
 //!
 //! `cargo bench --bench locks` (add a filter such as `-- read_uncontended` to run one group).
@@ -14,8 +15,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use common::{
-    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, LegacyDispatch, LegacyPassive,
-    Lock, NoLock, ParkingLot, Push, Sharded, Spin, StdRwLock, pin, timed_ops,
+    CDispatch, CPassive, ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive,
+    LegacyDispatch, LegacyPassive, Lock, NoLock, ParkingLot, Push, Sharded, Spin, StdRwLock,
+    on_processor, pin, timed_ops,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -30,17 +32,16 @@ fn uncontended<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, write: bool) {
     #[cfg(target_os = "linux")]
     let cpus = rustix::thread::sched_getaffinity(None).ok();
     pin(0);
-    let bound = sim::dedicate(0);
-    let cx = L::enter();
-    group.bench_function(L::NAME, |b| {
-        if write {
-            b.iter(|| black_box(&lock).write_bump(&cx));
-        } else {
-            b.iter(|| black_box(black_box(&lock).read_check(&cx)));
-        }
+    on_processor::<L, _>(0, || {
+        let cx = L::enter();
+        group.bench_function(L::NAME, |b| {
+            if write {
+                b.iter(|| black_box(&lock).write_bump(&cx));
+            } else {
+                b.iter(|| black_box(black_box(&lock).read_check(&cx)));
+            }
+        });
     });
-    drop(cx);
-    drop(bound);
     #[cfg(target_os = "linux")]
     if let Some(cpus) = cpus {
         // Not restored is only a worse-placed benchmark, never a wrong one.
@@ -62,6 +63,8 @@ macro_rules! each_lock {
     ($f:ident, $group:expr $(, $arg:expr)*) => {{
         $f::<ExSymDispatch>($group $(, $arg)*);
         $f::<ExSymPassive>($group $(, $arg)*);
+        $f::<CDispatch>($group $(, $arg)*);
+        $f::<CPassive>($group $(, $arg)*);
         $f::<ExAsymDispatch>($group $(, $arg)*);
         $f::<ExAsymPassive>($group $(, $arg)*);
         $f::<LegacyDispatch>($group $(, $arg)*);

@@ -15,20 +15,29 @@
 //! the cores), and the table says how many it kept.
 //! `--sweep` adds the write share at which `RwLockEx` stops beating parking_lot.
 //!
+//! The C ABI rows call `NdisAcquireRWLockRead`, `NdisAcquireRWLockWrite` and
+//! `NdisReleaseRWLock` through function pointers from plain threads the simulated kernel
+//! attaches (not dedicated), as C driver code does. The memory table (pool per lock at 2, 64
+//! and 640 processor slots, and for 10,000 locks) and `--scale` (write cost at 2, 8, 64 and
+//! 640 slots, read throughput per host CPU) run the lab again on machines of those sizes
+//! (`examples/lab/probes.rs`).
+//!
 //! Usage: `cargo run --release --example lab -- [--threads N] [--rounds R] [--round-ms M]
-//! [--sweep]`
+//! [--sweep] [--scale]`
 
 #[path = "../benches/common/mod.rs"]
 mod common;
+#[path = "lab/probes.rs"]
+mod probes;
 
 use std::time::Duration;
 
 use common::{
-    ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, LegacyDispatch, LegacyPassive,
-    Lock, NoLock, ParkingLot, Push, RoundResult, Sharded, Spin, StdRwLock, median, round,
+    CDispatch, CPassive, ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive,
+    LegacyDispatch, LegacyPassive, Lock, NoLock, ParkingLot, Push, RoundResult, Sharded, Spin,
+    StdRwLock, median, round,
 };
 use ndis_rwlock::sim;
-use ndis_rwlock::storage::ex::NdisRwLockEx;
 
 /// One lock of the table, type-erased.
 struct Row {
@@ -50,6 +59,8 @@ fn rows() -> Vec<Row> {
     vec![
         row::<ExSymDispatch>(),
         row::<ExSymPassive>(),
+        row::<CDispatch>(),
+        row::<CPassive>(),
         row::<ExAsymDispatch>(),
         row::<ExAsymPassive>(),
         row::<LegacyDispatch>(),
@@ -68,6 +79,7 @@ struct Config {
     rounds: usize,
     round: Duration,
     sweep: bool,
+    scale: bool,
 }
 
 fn parse_args() -> Config {
@@ -76,11 +88,16 @@ fn parse_args() -> Config {
         rounds: 5,
         round: Duration::from_millis(200),
         sweep: false,
+        scale: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--sweep" {
             config.sweep = true;
+            continue;
+        }
+        if arg == "--scale" {
+            config.scale = true;
             continue;
         }
         let mut value = || {
@@ -141,6 +158,11 @@ fn load_average() -> String {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--probe") {
+        probes::run(&args[1..]);
+        return;
+    }
     let config = parse_args();
     let host = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -227,19 +249,70 @@ fn main() {
         );
     }
 
-    println!("\nMemory of one NDIS_RW_LOCK_EX (one 64-byte line per processor slot):");
-    for processors in [2u32, 64, 640] {
-        let bytes = NdisRwLockEx::<sim::Sim>::allocation_size(processors);
-        println!(
-            "  {processors:>4} processors: {bytes:>6} bytes, {:.1} bytes per processor",
-            bytes as f64 / f64::from(processors)
-        );
+    memory();
+    if config.scale {
+        scale(&config);
     }
-
     if config.sweep {
         sweep(&rows, &config);
     }
     println!("\nno reader saw a torn record");
+}
+
+/// Pool bytes of `NDIS_RW_LOCK_EX`s (header blocks and arena sets) on machines of 2, 64 and
+/// 640 processor slots, each measured by a child lab on a machine of that size.
+fn memory() {
+    const LOCKS: usize = 10_000;
+    println!(
+        "\nPool taken by NDIS_RW_LOCK_EX (header + 4-byte count per slot in the per-processor \
+         arena), measured on machines of each size; all freed, unload check clean:"
+    );
+    println!(
+        "{:>6} {:>12} {:>18} {:>14} {:>14}",
+        "slots", "1 lock B", "10,000 locks MB", "B per lock", "B per slot"
+    );
+    for processors in [2u32, 64, 640] {
+        let figures = probes::child(processors, &["memory", &LOCKS.to_string()]);
+        let (one, all) = (figures[0], figures[1]);
+        let per_lock = all / LOCKS as f64;
+        println!(
+            "{processors:>6} {one:>12.0} {:>18.1} {per_lock:>14.0} {:>14.2}",
+            all / 1e6,
+            per_lock / f64::from(processors)
+        );
+    }
+}
+
+/// The writer's cost and the read throughput as processor slots grow (`--scale`).
+fn scale(config: &Config) {
+    println!(
+        "\nScale: ns per write lock+unlock, uncontended and right after every other processor \
+         read the lock; read-only Mops/s per host CPU with 1 and 2 threads (RwLockEx @DISPATCH, \
+         the C ABI @DISPATCH, parking_lot); median of {} rounds",
+        config.rounds
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "slots",
+        "write ns",
+        "pl write",
+        "after reads",
+        "pl after",
+        "ex 1T",
+        "ex 2T/CPU",
+        "C 1T",
+        "C 2T/CPU",
+        "pl 1T",
+        "pl 2T/CPU"
+    );
+    for processors in [2u32, 8, 64, 640] {
+        let f = probes::child(processors, &["scale", &config.rounds.to_string()]);
+        println!(
+            "{processors:>6} {:>10.1} {:>10.1} {:>12.0} {:>12.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} \
+             {:>9.0} {:>9.0}",
+            f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]
+        );
+    }
 }
 
 /// Throughput of `RwLockEx` against parking_lot and std as the write share grows; names the

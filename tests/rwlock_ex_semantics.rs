@@ -377,9 +377,10 @@ fn allocate_accepts_null_and_real_handles_and_free_returns_the_pool() {
         assert_eq!(lock as usize % 64, 0, "the header is cache-line aligned");
         let allocation = allocation_holding(lock as usize).expect("the lock is in the pool");
         assert_eq!(allocation.tag, RWLOCK_EX_TAG);
-        assert!(
-            allocation.size >= NdisRwLockEx::<K>::allocation_size(PROCESSORS),
-            "one slot per processor"
+        assert_eq!(
+            allocation.size,
+            NdisRwLockEx::<K>::HEADER_ALLOCATION,
+            "the header alone: the counts are in the arena"
         );
         // SAFETY: a live lock.
         let diag = unsafe { &*lock }.diagnostics();

@@ -12,7 +12,15 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ndis_rwlock::kernel::DispatchGuard;
+use std::cell::UnsafeCell;
+
+use ndis_rwlock::ffi::rwlock_ex::{
+    NdisAcquireRWLockRead, NdisAcquireRWLockWrite, NdisAllocateRWLock, NdisFreeRWLock,
+    NdisReleaseRWLock,
+};
+use ndis_rwlock::kernel::{DISPATCH_LEVEL, DispatchGuard};
+use ndis_rwlock::sim::exports::{KeLowerIrql, KfRaiseIrql};
+use ndis_rwlock::storage::ex::{LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, sim};
 
 /// The protected data: readers check `a == b`, writers bump both.
@@ -30,6 +38,9 @@ pub trait Lock: Sync + Sized {
     const NAME: &'static str;
     /// Whether the lock supports writes (the no-lock control does not).
     const WRITES: bool = true;
+    /// Whether a worker binds itself to its virtual processor (`sim::dedicate`, the Rust
+    /// rows); the C-ABI rows run on plain threads the kernel attaches, homed there.
+    const DEDICATED: bool = true;
     fn make() -> Self;
     fn enter() -> Self::Cx;
     /// One read acquire + check + release; `false` if the record was torn.
@@ -278,12 +289,126 @@ impl Lock for NoLock {
     }
 }
 
+/// The C ABI: `NdisAcquireRWLockRead`/`NdisAcquireRWLockWrite`/`NdisReleaseRWLock` called
+/// through function pointers (never inlined, as a C driver calls the exports) by plain threads
+/// that the simulated kernel attaches on first use, not dedicated. With `AT_DISPATCH`, each
+/// thread raises once with `KfRaiseIrql` for the run and passes `NDIS_RWL_AT_DISPATCH_LEVEL`;
+/// without, every call raises and lowers.
+pub struct CAbi<const AT_DISPATCH: bool> {
+    lock: *mut NdisRwLockEx,
+    data: UnsafeCell<Record>,
+    acquire_read: AcquireFn,
+    acquire_write: AcquireFn,
+    release: ReleaseFn,
+}
+
+type AcquireFn = unsafe extern "system" fn(*mut NdisRwLockEx, *mut LockStateEx, u8);
+type ReleaseFn = unsafe extern "system" fn(*mut NdisRwLockEx, *mut LockStateEx);
+
+// SAFETY: the NDIS lock serialises access to `data` (shared for reads, exclusive for
+// writes), and the lock itself is made for use from any thread.
+unsafe impl<const AT_DISPATCH: bool> Sync for CAbi<AT_DISPATCH> {}
+
+/// The IRQL a C-ABI worker raised from, lowered back when the run ends.
+pub struct CIrql(Option<u8>);
+
+impl Drop for CIrql {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            KeLowerIrql(old);
+        }
+    }
+}
+
+impl<const AT_DISPATCH: bool> CAbi<AT_DISPATCH> {
+    const FLAGS: u8 = if AT_DISPATCH {
+        NDIS_RWL_AT_DISPATCH_LEVEL
+    } else {
+        0
+    };
+}
+
+impl<const AT_DISPATCH: bool> Lock for CAbi<AT_DISPATCH> {
+    type Cx = CIrql;
+    const NAME: &'static str = if AT_DISPATCH {
+        "C ABI @DISPATCH"
+    } else {
+        "C ABI"
+    };
+    const DEDICATED: bool = false;
+    fn make() -> Self {
+        let lock = NdisAllocateRWLock(std::ptr::null_mut());
+        assert!(!lock.is_null(), "the simulated pool has room");
+        Self {
+            lock,
+            data: UnsafeCell::new(Record::default()),
+            acquire_read: black_box(NdisAcquireRWLockRead as AcquireFn),
+            acquire_write: black_box(NdisAcquireRWLockWrite as AcquireFn),
+            release: black_box(NdisReleaseRWLock as ReleaseFn),
+        }
+    }
+    fn enter() -> CIrql {
+        CIrql(AT_DISPATCH.then(|| KfRaiseIrql(DISPATCH_LEVEL)))
+    }
+    #[inline]
+    fn read_check(&self, _: &CIrql) -> bool {
+        let mut state = LockStateEx::default();
+        // SAFETY: a live lock and a writable state; the flag is true of `enter`'s IRQL.
+        unsafe { (self.acquire_read)(self.lock, &raw mut state, Self::FLAGS) };
+        // SAFETY: a read acquisition is held: no writer changes the record.
+        let record = unsafe { &*self.data.get() };
+        let consistent = record.a == record.b;
+        // SAFETY: releases the acquisition `state` records, on the same thread.
+        unsafe { (self.release)(self.lock, &raw mut state) };
+        consistent
+    }
+    #[inline]
+    fn write_bump(&self, _: &CIrql) {
+        let mut state = LockStateEx::default();
+        // SAFETY: as in `read_check`.
+        unsafe { (self.acquire_write)(self.lock, &raw mut state, Self::FLAGS) };
+        // SAFETY: the write acquisition is held: the record is ours alone.
+        let record = unsafe { &mut *self.data.get() };
+        record.a += 1;
+        record.b += 1;
+        // SAFETY: as in `read_check`.
+        unsafe { (self.release)(self.lock, &raw mut state) };
+    }
+}
+
+impl<const AT_DISPATCH: bool> Drop for CAbi<AT_DISPATCH> {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `make`, not held (every acquisition was released).
+        unsafe { NdisFreeRWLock(self.lock) };
+    }
+}
+
+/// The C ABI with `NDIS_RWL_AT_DISPATCH_LEVEL`.
+pub type CDispatch = CAbi<true>;
+/// The C ABI from `PASSIVE_LEVEL`.
+pub type CPassive = CAbi<false>;
+
+/// Runs `f` on virtual processor `processor` as `L`'s workers run: bound to it (dedicated),
+/// or, for a plain attached thread, with it as the home processor.
+pub fn on_processor<L: Lock, R>(processor: u32, f: impl FnOnce() -> R) -> R {
+    if L::DEDICATED {
+        let _bound = sim::dedicate(processor);
+        f()
+    } else {
+        sim::run_on(processor, f)
+    }
+}
+
 /// Pins the calling thread to host CPU `cpu` (modulo the CPUs the thread may use), if the host
 /// lets it.
 pub fn pin(cpu: u32) {
     #[cfg(target_os = "linux")]
     {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Counted once, before any thread is pinned: a pinned thread's children inherit its
+        // mask, and would count one CPU.
+        static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let cpus =
+            *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let mut set = rustix::thread::CpuSet::new();
         set.set(cpu as usize % cpus);
         // Not pinned is only noisier, never wrong.
@@ -331,34 +456,35 @@ pub fn round<L: Lock>(lock: &L, threads: u32, write_bp: u32, length: Duration) -
                 let (violations, start) = (&violations, &start);
                 s.spawn(move || {
                     pin(processor);
-                    let _bound = sim::dedicate(processor);
-                    let mut counts = vec![0u64; slots];
-                    // A cheap per-thread generator decides which operations write.
-                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
-                    let mut torn = 0u64;
-                    start.wait();
-                    let cx = L::enter();
-                    let t0 = Instant::now();
-                    loop {
-                        for _ in 0..BATCH {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            if (x % 10_000) < u64::from(write_bp) {
-                                lock.write_bump(&cx);
-                            } else if !lock.read_check(&cx) {
-                                torn += 1;
+                    on_processor::<L, _>(processor, || {
+                        let mut counts = vec![0u64; slots];
+                        // A cheap per-thread generator decides which operations write.
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
+                        let mut torn = 0u64;
+                        start.wait();
+                        let cx = L::enter();
+                        let t0 = Instant::now();
+                        loop {
+                            for _ in 0..BATCH {
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                if (x % 10_000) < u64::from(write_bp) {
+                                    lock.write_bump(&cx);
+                                } else if !lock.read_check(&cx) {
+                                    torn += 1;
+                                }
+                            }
+                            let slot = t0.elapsed().as_micros() / SLOT.as_micros();
+                            match counts.get_mut(usize::try_from(slot).unwrap_or(usize::MAX)) {
+                                Some(count) => *count += BATCH,
+                                None => break,
                             }
                         }
-                        let slot = t0.elapsed().as_micros() / SLOT.as_micros();
-                        match counts.get_mut(usize::try_from(slot).unwrap_or(usize::MAX)) {
-                            Some(count) => *count += BATCH,
-                            None => break,
-                        }
-                    }
-                    drop(cx);
-                    violations.fetch_add(torn, Ordering::Relaxed);
-                    counts
+                        drop(cx);
+                        violations.fetch_add(torn, Ordering::Relaxed);
+                        counts
+                    })
                 })
             })
             .collect();
@@ -428,24 +554,25 @@ pub fn timed_ops<L: Lock>(lock: &L, threads: u32, write_bp: u32, iters: u64) -> 
                 let start = &start;
                 s.spawn(move || {
                     pin(processor);
-                    let _bound = sim::dedicate(processor);
-                    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
-                    start.wait();
-                    let cx = L::enter();
-                    let t0 = Instant::now();
-                    for _ in 0..iters {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        if (x % 10_000) < u64::from(write_bp) {
-                            lock.write_bump(&cx);
-                        } else {
-                            assert!(lock.read_check(&cx), "{} tore a record", L::NAME);
+                    on_processor::<L, _>(processor, || {
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(processor) << 32);
+                        start.wait();
+                        let cx = L::enter();
+                        let t0 = Instant::now();
+                        for _ in 0..iters {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            if (x % 10_000) < u64::from(write_bp) {
+                                lock.write_bump(&cx);
+                            } else {
+                                assert!(lock.read_check(&cx), "{} tore a record", L::NAME);
+                            }
                         }
-                    }
-                    let elapsed = t0.elapsed();
-                    drop(cx);
-                    elapsed
+                        let elapsed = t0.elapsed();
+                        drop(cx);
+                        elapsed
+                    })
                 })
             })
             .collect();

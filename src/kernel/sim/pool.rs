@@ -48,6 +48,7 @@ struct Pool {
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 thread_local! {
     static FAIL_NEXT: Cell<usize> = const { Cell::new(0) };
+    static FAIL_TAGGED: Cell<(u32, usize)> = const { Cell::new((0, 0)) };
 }
 
 fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
@@ -67,6 +68,25 @@ pub const fn tag(name: &[u8; 4]) -> u32 {
 /// tests running in parallel do not take each other's failures.
 pub fn fail_next_allocations(n: usize) {
     FAIL_NEXT.with(|f| f.set(n));
+}
+
+/// Makes the current thread's next `n` allocations tagged `tag` fail (return null), whatever
+/// it allocates with other tags in between.
+pub fn fail_next_allocations_tagged(tag: u32, n: usize) {
+    FAIL_TAGGED.with(|f| f.set((tag, n)));
+}
+
+/// Whether an injected failure (any tag, or this one) takes this allocation.
+fn injected_failure(tag: u32) -> bool {
+    let any = FAIL_NEXT.with(|f| f.get().checked_sub(1).map(|left| f.set(left)));
+    any.is_some()
+        || FAIL_TAGGED.with(|f| match f.get() {
+            (wanted, left @ 1..) if wanted == tag => {
+                f.set((wanted, left - 1));
+                true
+            }
+            _ => false,
+        })
 }
 
 /// Live allocations with pool tag `tag`.
@@ -126,8 +146,7 @@ pub(crate) fn allocate(size: usize, tag: u32) -> *mut u8 {
             ],
         );
     }
-    let fail = FAIL_NEXT.with(|f| f.get().checked_sub(1).map(|left| f.set(left)));
-    if fail.is_some() {
+    if injected_failure(tag) {
         return std::ptr::null_mut();
     }
     let Ok(layout) = Layout::from_size_align(size, POOL_ALIGNMENT) else {

@@ -4,11 +4,12 @@
 //!
 //! # Layout
 //!
-//! One nonpaged allocation, tagged [`RWLOCK_EX_TAG`]: a 64-byte header (writers' spin lock,
-//! writer word, signature, slot count) and then one 64-byte slot per processor that
-//! `KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS)` reports, so that no two processors'
-//! reader counts share a cache line and hot-added processors have a slot. The algorithm is in
-//! `src/algorithm.rs`.
+//! A 64-byte header, one nonpaged allocation tagged [`RWLOCK_EX_TAG`] (writers' spin lock,
+//! writer word, signature, slot count, the lock's place in the arena), and a reader count
+//! of 4 bytes for every processor slot that `KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS)`
+//! reports (hot-added processors included), in the per-processor [`arena`]: one index in a
+//! set of per-processor chunks, so that no two processors' counts share a cache line and a
+//! lock costs 4 bytes per slot, not a line. The algorithm is in `src/algorithm.rs`.
 //!
 //! # Lock identity
 //!
@@ -22,11 +23,12 @@
 //!
 //! # Provenance
 //!
-//! The header keeps the pointer the pool returned and a pointer to the first slot, both
-//! derived from the allocation itself; the slots are always reached through the latter, never
-//! through a reference to the 64-byte header (whose borrow does not cover them under Stacked
-//! or Tree Borrows).
+//! The header keeps the pointer the pool returned for it, and a pointer to its count in the
+//! first chunk of its arena set, derived from the set's allocation pointer; the counts are
+//! always reached through the latter, never through a reference to the header (whose borrow
+//! covers only its own 64 bytes under Stacked or Tree Borrows).
 
+pub mod arena;
 pub mod state;
 
 pub use state::{
@@ -64,26 +66,25 @@ pub struct NdisRwLockEx<K: Kernel = DefaultKernel> {
     asymmetric: bool,
     /// The lock's identity (module docs), 0-15.
     id: u8,
+    /// The lock's index in its arena set.
+    index: u32,
     /// What the pool returned (the header is aligned up from it).
     base: *mut u8,
-    /// The first slot, derived from `base` (module docs, "Provenance").
-    slots: *mut Slot,
+    /// The count of processor 0 in the arena, derived from the set's allocation (module
+    /// docs, "Provenance"); processor `p`'s is [`arena::CHUNK`]` * p` bytes further.
+    slots: *mut AtomicU32,
+    /// The lock's arena set.
+    set: arena::SetRef,
     _kernel: PhantomData<K>,
 }
 
 /// The identity the next lock gets (module docs).
 static NEXT_ID: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
 
-#[repr(C, align(64))]
-struct Slot {
-    count: AtomicU32,
-}
-
 const _: () = assert!(core::mem::size_of::<NdisRwLockEx<DefaultKernel>>() == LINE);
-const _: () = assert!(core::mem::size_of::<Slot>() == LINE);
 
-// SAFETY: `count` returns the i-th slot after the header for i < processors, each distinct;
-// the header never moves while the allocation lives.
+// SAFETY: `count(i)` for i < processors is the lock's count in chunk i of its arena set, each
+// distinct; the set lives as long as the lock, and the header never moves.
 unsafe impl<K: Kernel> RwStorage for NdisRwLockEx<K> {
     #[inline]
     fn spin_lock(&self) -> &KSpinLock {
@@ -121,10 +122,15 @@ unsafe impl<K: Kernel> RwStorage for NdisRwLockEx<K> {
 }
 
 impl<K: Kernel> NdisRwLockEx<K> {
-    /// Bytes one lock takes from the pool on a machine with `processors` processor slots.
-    pub const fn allocation_size(processors: u32) -> usize {
-        // Pool blocks are 16-byte aligned: up to LINE - 16 bytes are lost to alignment.
-        LINE + processors as usize * LINE + (LINE - 16)
+    /// Bytes of the header's own pool block (pool blocks are 16-byte aligned: up to
+    /// `LINE - 16` bytes go to aligning it).
+    pub const HEADER_ALLOCATION: usize = LINE + (LINE - 16);
+
+    /// Bytes of pool per lock on a machine with `processors` processor slots, when the arena's
+    /// sets are full: the header block, a 4-byte count per slot and a share of the set.
+    pub const fn bytes_per_lock(processors: u32) -> usize {
+        Self::HEADER_ALLOCATION
+            + arena::set_size(processors).div_ceil(arena::LOCKS_PER_SET as usize)
     }
 
     /// What `NdisAllocateRWLock` does: a released lock with one reader slot per processor, or
@@ -148,39 +154,36 @@ impl<K: Kernel> NdisRwLockEx<K> {
     }
 
     fn allocate_in_mode(asymmetric: bool) -> Option<NonNull<Self>> {
-        let processors = K::max_processors();
-        let base = K::allocate_nonpaged(Self::allocation_size(processors), RWLOCK_EX_TAG);
+        let base = K::allocate_nonpaged(Self::HEADER_ALLOCATION, RWLOCK_EX_TAG);
         if base.is_null() {
             return None;
         }
+        let Some(place) = arena::allocate::<K>(K::max_processors()) else {
+            // SAFETY: `base` came from the pool just above with this tag, and is freed once.
+            unsafe { K::free_pool(base, RWLOCK_EX_TAG) };
+            return None;
+        };
+        let (set, index) = place.place();
         let header = base.wrapping_add(base.align_offset(LINE)).cast::<Self>();
-        let slots = header.wrapping_add(1).cast::<Slot>();
         // Not a synchronisation: any spread of values will do, so the counter is a plain
         // core atomic, outside the loom shim.
         let id = NEXT_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed) & 0x0F;
-        // SAFETY: the block holds the aligned header plus `processors` slots (see
-        // `allocation_size`), and nothing else refers to it yet.
+        // SAFETY: the block holds the aligned header (see `HEADER_ALLOCATION`), and nothing
+        // else refers to it yet.
         unsafe {
             header.write(Self {
                 spin: KSpinLock::new(),
                 writer: AtomicUsize::new(0),
                 signature: AtomicU32::new(SIGNATURE_LIVE),
-                processors,
+                processors: place.processors(),
                 asymmetric,
                 id,
+                index,
                 base,
-                slots,
+                slots: place.first(),
+                set,
                 _kernel: PhantomData,
             });
-        }
-        for index in 0..processors as usize {
-            // SAFETY: slot `index` lies inside the block (see `allocation_size`) and is
-            // aligned, since the header is aligned and slots are LINE bytes each.
-            unsafe {
-                slots.wrapping_add(index).write(Slot {
-                    count: AtomicU32::new(0),
-                });
-            }
         }
         // SAFETY: `header` was derived from a non-null pointer by adding an offset.
         let lock = unsafe { NonNull::new_unchecked(header) };
@@ -211,16 +214,16 @@ impl<K: Kernel> NdisRwLockEx<K> {
         }
         this.signature.store(SIGNATURE_FREED, Ordering::Relaxed);
         let base = this.base;
-        let processors = this.processors as usize;
-        let slots = this.slots;
-        for index in 0..processors {
-            // SAFETY: each slot was initialised by `allocate` and is dropped once, here.
-            unsafe { core::ptr::drop_in_place(slots.wrapping_add(index)) };
-        }
+        let (set, index) = (this.set, this.index);
         // SAFETY: the header was initialised by `allocate` and is dropped once, here.
         unsafe { core::ptr::drop_in_place(lock.as_ptr()) };
+        // The header first: the pool's checks (IRQL, double free) come before the arena's
+        // spin lock, as for any pool block.
         // SAFETY: `base` is the block `allocate` got with this tag, freed once.
         unsafe { K::free_pool(base, RWLOCK_EX_TAG) };
+        // SAFETY: the index came from `arena::allocate` for this lock, whose counts are all
+        // zero (it is not held) and are not used again.
+        unsafe { arena::free::<K>(set, index) };
     }
 
     /// The reader count of processor `index`, without the range check.
@@ -230,12 +233,11 @@ impl<K: Kernel> NdisRwLockEx<K> {
     /// `index < self.processors`.
     #[inline]
     pub(crate) unsafe fn count_unchecked(&self, index: u32) -> &AtomicU32 {
-        // SAFETY: `slots` points to `processors` initialised slots inside the allocation, and
-        // carries the allocation's provenance (module docs), so slot `index` is in bounds.
-        let slot = unsafe { self.slots.add(index as usize) };
-        // SAFETY: an initialised slot that lives as long as the lock, and so as `self`.
-        let slot = unsafe { &*slot };
-        &slot.count
+        // SAFETY: chunk `index` of the lock's arena set holds its count, `CHUNK * index` bytes
+        // after the first; `slots` carries the set allocation's provenance (module docs).
+        let count = unsafe { self.slots.byte_add(index as usize * arena::CHUNK) };
+        // SAFETY: a count constructed by `arena::allocate`, live as long as the lock.
+        unsafe { &*count }
     }
 
     /// Bug-checks unless this is a live lock.
@@ -245,6 +247,18 @@ impl<K: Kernel> NdisRwLockEx<K> {
         if signature != SIGNATURE_LIVE {
             violation::<K>(rw::NOT_A_LOCK, self.address(), signature as usize, 0);
         }
+    }
+
+    /// The lock's index in its arena set (see [`arena`]): the same in every processor's chunk.
+    pub fn arena_index(&self) -> u32 {
+        self.index
+    }
+
+    /// The address of processor `processor`'s reader count, or `None` beyond the lock's
+    /// processor slots (diagnostics, as a debugger would show it).
+    pub fn count_address(&self, processor: u32) -> Option<usize> {
+        self.count(processor)
+            .map(|count| core::ptr::from_ref(count) as usize)
     }
 
     /// A snapshot of the lock's state.
