@@ -331,3 +331,32 @@ impl<K: Kernel> fmt::Debug for RwLockExBox<K> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(windows), not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sim::Sim;
+
+    /// The slots are reached through the pointer the header keeps, which derives from the
+    /// allocation, and never by offsetting a reference to the header (whose borrow covers only
+    /// the header's 64 bytes under Stacked and Tree Borrows). A bitwise copy of the header
+    /// elsewhere must therefore find the very same slots.
+    #[test]
+    fn slots_come_from_the_allocation_not_from_the_header_reference() {
+        let lock = NdisRwLockEx::<Sim>::allocate().expect("the pool has room");
+        // SAFETY: a live lock from `allocate`.
+        let original = unsafe { lock.as_ref() };
+        // SAFETY: a bitwise copy of the header, never dropped (ManuallyDrop) and never used to
+        // change the lock.
+        let copy = core::mem::ManuallyDrop::new(unsafe { core::ptr::read(lock.as_ptr()) });
+        for index in 0..original.processors {
+            // SAFETY: `index < processors`.
+            let from_original = unsafe { original.count_unchecked(index) };
+            // SAFETY: as above; the copy keeps the allocation's slot pointer.
+            let from_copy = unsafe { copy.count_unchecked(index) };
+            assert!(core::ptr::eq(from_original, from_copy), "slot {index}");
+        }
+        // SAFETY: the lock came from `allocate`, is not held and is not used afterwards.
+        unsafe { NdisRwLockEx::free(lock) };
+    }
+}
