@@ -1,8 +1,8 @@
 //! Safe code cannot break the locks: one regression test per hole that safe (or C-ABI) code
 //! could reach before the guard layer counted its guards. Each names the hole it closes.
 //!
-//! The machine has 64 processors, so an `NDIS_RW_LOCK_EX` takes more than a page of pool and
-//! its block is page-aligned, as on Windows.
+//! The machine has 64 processors: the arena sets that hold the `NDIS_RW_LOCK_EX` reader counts
+//! take more than a page of pool and are page-aligned, as on Windows.
 
 use std::process::Command;
 
@@ -304,14 +304,15 @@ fn raise_above_dispatch_stops_instead_of_lowering_even_without_the_verifier() {
 fn lock_state_ex_identity_another_page_sized_locks_state_is_caught() {
     boot();
     assert!(
-        ndis_rwlock::storage::ex::NdisRwLockEx::<Sim>::allocation_size(PROCESSORS) >= 4096,
-        "the locks of this machine take a page or more"
+        ex::arena::set_size(PROCESSORS) >= 4096,
+        "the arena sets of this machine take a page or more"
     );
     let a = RwLockEx::new(0u8).unwrap();
     let b = RwLockEx::new(0u8).unwrap();
-    // Both are page-aligned: any identity taken from address bits would be the same.
-    assert_eq!(a.as_raw() as usize % 4096, 0);
-    assert_eq!(b.as_raw() as usize % 4096, 0);
+    // Headers are cache-line aligned and their counts share a page-aligned set: the identity
+    // must not come from address bits, and does not.
+    assert_eq!(a.as_raw() as usize % 64, 0);
+    assert_eq!(b.as_raw() as usize % 64, 0);
     let (mut sa, mut sb) = (LockStateEx::default(), LockStateEx::default());
     let _dispatch = DispatchGuard::<Sim>::raise();
     // SAFETY: live locks and states; released below.

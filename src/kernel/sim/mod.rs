@@ -129,6 +129,9 @@ struct Processor {
     since_ms: AtomicU64,
     /// The owner's watchdog limit in milliseconds.
     limit_ms: AtomicU64,
+    /// Threads about to park, or parked, waiting for this processor: a release wakes them only
+    /// when this is not zero (see `release_processor`).
+    sleepers: AtomicU32,
 }
 
 /// `Processor::since_ms` when no watchdog runs on the processor.
@@ -171,6 +174,7 @@ fn build(processors: u32) -> Machine {
                     owner: AtomicUsize::new(0),
                     since_ms: AtomicU64::new(NO_WATCHDOG),
                     limit_ms: AtomicU64::new(0),
+                    sleepers: AtomicU32::new(0),
                 })
             })
             .collect(),
@@ -509,6 +513,14 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
             spins += 1;
             std::thread::yield_now();
         } else {
+            p.sleepers.fetch_add(1, Ordering::SeqCst);
+            // The releaser stores `serving` and then loads `sleepers` with no fence between
+            // (its release is on every raise/lower path); this barrier on every CPU is the
+            // other half of that handshake: either its load sees us, or we see its store.
+            let fenced = host_barrier::run();
+            if !fenced {
+                std::sync::atomic::fence(Ordering::SeqCst);
+            }
             let key = std::ptr::from_ref(p) as usize;
             // SAFETY: the key is the processor's address, unique to it; the closures do not
             // call into parking_lot_core or panic.
@@ -522,6 +534,7 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
                     Some(Instant::now() + WAITER_POLL),
                 );
             }
+            p.sleepers.fetch_sub(1, Ordering::Relaxed);
             check_owner_watchdog(p);
         }
     }
@@ -573,8 +586,19 @@ fn release_processor(t: &ThreadState) {
     let p = &machine().processors[index as usize];
     p.owner.store(0, Ordering::Relaxed);
     p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
-    let serving = p.serving.fetch_add(1, Ordering::SeqCst) + 1;
-    if p.next.load(Ordering::SeqCst) > serving {
+    // Only the owner moves `serving`: a plain release store hands the processor over, with no
+    // read-modify-write. A waiter that is going to sleep runs a barrier on every CPU after it
+    // counts itself in `sleepers` (see `acquire_processor`), so this load, kept after the
+    // store in program order, either sees it or the waiter sees the new `serving`; without
+    // that barrier on the host, a full fence here does the same.
+    let serving = p.serving.load(Ordering::Relaxed) + 1;
+    p.serving.store(serving, Ordering::Release);
+    if host_barrier::available() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+    if p.sleepers.load(Ordering::Relaxed) != 0 {
         let key = std::ptr::from_ref(p) as usize;
         // SAFETY: same key as the parking side; no callbacks.
         unsafe {
@@ -684,12 +708,22 @@ mod host_barrier {
     pub(super) fn run() -> bool {
         command().is_some_and(|cmd| membarrier(cmd).is_ok())
     }
+
+    /// Whether the host has the barrier.
+    #[inline]
+    pub(super) fn available() -> bool {
+        command().is_some()
+    }
 }
 
 /// No process-wide barrier on this host: asymmetric-mode locks stay symmetric.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 mod host_barrier {
     pub(super) fn run() -> bool {
+        false
+    }
+
+    pub(super) fn available() -> bool {
         false
     }
 }

@@ -17,9 +17,8 @@
 //! sixteen values in turn, so that locks allocated one after the other never share one. The
 //! `LOCK_STATE_EX` of an acquisition carries it (see [`state`]), and a release with the state
 //! of another lock is caught unless the two identities happen to match. The identity does not
-//! come from the lock's address: a lock with 63 or more processor slots takes a page or more,
-//! pool blocks that large are page-aligned, and every such lock would have the same address
-//! bits.
+//! come from the lock's address: headers are cache-line aligned blocks whose low address bits
+//! are all alike, and the arena's sets are page-aligned once they take a page.
 //!
 //! # Provenance
 //!
