@@ -620,51 +620,119 @@ struct Held {
     count: usize,
 }
 
+/// No push lock (`Held::lock` of an empty first entry: no lock lives at address 0).
+const NONE_HELD: Held = Held {
+    lock: 0,
+    exclusive: false,
+    count: 0,
+};
+
+/// The push locks a thread holds: the first in plain cells (a thread almost always holds at
+/// most one, and the acquire and release paths then touch no `RefCell`, no `Vec`, and no
+/// thread-local with a destructor), any others in [`MORE_HELD`].
+struct HeldSet {
+    first: Cell<Held>,
+    /// Entries in `MORE_HELD`, so that the common case never looks at it.
+    more_len: Cell<usize>,
+}
+
 thread_local! {
-    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+    static HELD: HeldSet = const {
+        HeldSet {
+            first: Cell::new(NONE_HELD),
+            more_len: Cell::new(0),
+        }
+    };
+    static MORE_HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
 }
 
 /// How the current thread holds `lock`: `Some((exclusive, acquisitions))`.
+#[inline]
 fn held(lock: usize) -> Option<(bool, usize)> {
-    HELD.with_borrow(|held| {
-        held.iter()
-            .find(|h| h.lock == lock)
-            .map(|h| (h.exclusive, h.count))
+    HELD.with(|set| {
+        let first = set.first.get();
+        if first.lock == lock {
+            return Some((first.exclusive, first.count));
+        }
+        if set.more_len.get() == 0 {
+            return None;
+        }
+        MORE_HELD.with_borrow(|more| {
+            more.iter()
+                .find(|h| h.lock == lock)
+                .map(|h| (h.exclusive, h.count))
+        })
     })
 }
 
+#[inline]
 fn note_acquired(lock: usize, exclusive: bool) {
-    HELD.with_borrow_mut(|held| match held.iter_mut().find(|h| h.lock == lock) {
-        Some(h) => h.count += 1,
-        None => held.push(Held {
-            lock,
-            exclusive,
-            count: 1,
-        }),
+    HELD.with(|set| {
+        let mut first = set.first.get();
+        if first.lock == lock {
+            first.count += 1;
+            set.first.set(first);
+        } else if first.lock == 0 {
+            set.first.set(Held {
+                lock,
+                exclusive,
+                count: 1,
+            });
+        } else {
+            MORE_HELD.with_borrow_mut(|more| {
+                match more.iter_mut().find(|h| h.lock == lock) {
+                    Some(h) => h.count += 1,
+                    None => more.push(Held {
+                        lock,
+                        exclusive,
+                        count: 1,
+                    }),
+                }
+                set.more_len.set(more.len());
+            });
+        }
     });
 }
 
 /// Records a release; false if the thread does not hold `lock` in that mode.
+#[inline]
 fn note_released(lock: usize, exclusive: bool) -> bool {
-    HELD.with_borrow_mut(|held| {
-        let Some(i) = held
-            .iter()
-            .position(|h| h.lock == lock && h.exclusive == exclusive)
-        else {
-            return false;
-        };
-        held[i].count -= 1;
-        if held[i].count == 0 {
-            held.swap_remove(i);
+    HELD.with(|set| {
+        let mut first = set.first.get();
+        if first.lock == lock && first.exclusive == exclusive {
+            first.count -= 1;
+            set.first
+                .set(if first.count == 0 { NONE_HELD } else { first });
+            return true;
         }
-        true
+        if set.more_len.get() == 0 {
+            return false;
+        }
+        MORE_HELD.with_borrow_mut(|more| {
+            let Some(i) = more
+                .iter()
+                .position(|h| h.lock == lock && h.exclusive == exclusive)
+            else {
+                return false;
+            };
+            more[i].count -= 1;
+            if more[i].count == 0 {
+                more.swap_remove(i);
+            }
+            set.more_len.set(more.len());
+            true
+        })
     })
 }
 
 /// Forgets the push locks the current thread holds: part of putting a thread back to a clean
 /// state after a bug check (the locks themselves stay as they were).
 pub(crate) fn forget_held() {
-    let _ = HELD.try_with(|held| held.borrow_mut().clear());
+    let _ = HELD.try_with(|set| {
+        set.first.set(NONE_HELD);
+        set.more_len.set(0);
+    });
+    let _ = MORE_HELD.try_with(|more| more.borrow_mut().clear());
 }
 
 // ---------------------------------------------------------------------------------------------
