@@ -491,6 +491,7 @@ unsafe fn release_any<K: Kernel>(
 /// `NdisAllocateRWLock`: a new lock, or NULL when the nonpaged pool has no room.
 /// `NdisHandle` may be NULL. IRQL <= DISPATCH_LEVEL.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub extern "system" fn NdisAllocateRWLock(_ndis_handle: *mut c_void) -> *mut NdisRwLockEx {
     NdisRwLockEx::<DefaultKernel>::allocate().map_or(core::ptr::null_mut(), NonNull::as_ptr)
 }
@@ -514,6 +515,7 @@ pub unsafe fn free<K: Kernel>(lock: *mut NdisRwLockEx<K>) {
 ///
 /// `lock` is NULL (a bug check) or a lock from `NdisAllocateRWLock`, not used afterwards.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisFreeRWLock(lock: *mut NdisRwLockEx) {
     // SAFETY: the caller's contract.
     unsafe { free(lock) }
@@ -526,6 +528,7 @@ pub unsafe extern "system" fn NdisFreeRWLock(lock: *mut NdisRwLockEx) {
 /// `lock` is NULL or a lock from `NdisAllocateRWLock`; `lock_state` is NULL or points to a
 /// writable `LOCK_STATE_EX`.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireRWLockRead(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,
@@ -541,6 +544,7 @@ pub unsafe extern "system" fn NdisAcquireRWLockRead(
 ///
 /// As [`NdisAcquireRWLockRead`].
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireRWLockWrite(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,
@@ -557,6 +561,7 @@ pub unsafe extern "system" fn NdisAcquireRWLockWrite(
 /// `lock` is NULL or a lock from `NdisAllocateRWLock`; `lock_state` is NULL or the state an
 /// acquire of this lock filled.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisReleaseRWLock(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,
