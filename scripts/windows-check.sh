@@ -118,7 +118,7 @@ fi
 
 # ---- link -------------------------------------------------------------------------------------
 if wants link; then
-  step "link ndis_rwlock.sys (lld-link-16)"
+  step "link ndis_rwlock.sys (lld-link-16, as link.exe names exports)"
   lib="$out/lib"
   mkdir -p "$lib"
   check="$tree/windows/check"
@@ -145,7 +145,7 @@ if wants link; then
   for arg in "${link_args[@]}"; do rustc_args+=(-C "link-arg=$arg"); done
   cargo_windows rustc -q --target x86_64-pc-windows-msvc --release -p ndis-rwlock --lib \
     --features driver --crate-type cdylib \
-    --config 'target.x86_64-pc-windows-msvc.linker="lld-link-16"' \
+    --config "target.x86_64-pc-windows-msvc.linker=\"$check/lld-link.sh\"" \
     -- "${rustc_args[@]}" 2> "$out/link.log" || { cat "$out/link.log" >&2; exit 1; }
   grep -v "ignoring unknown argument '-kernel'\|^$" "$out/link.log" >&2 || true
   cp "$CARGO_TARGET_DIR/x86_64-pc-windows-msvc/release/ndis_rwlock.dll" "$out/ndis_rwlock.sys"
