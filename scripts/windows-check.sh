@@ -64,14 +64,14 @@ if ! "$venv/bin/python" -c 'import speakeasy, pefile' 2>/dev/null; then
 fi
 
 # ---- The checked copy of the tree -------------------------------------------------------------
-# Tracked and untracked (not ignored) files of the working tree, modification times kept so
-# that cargo rebuilds only what changed. wdk-sys's published sources come from the registry
-# copy that `cargo fetch` puts in CARGO_HOME (the lock file pins the version).
+# Tracked and untracked (not ignored) files of the working tree; only changed files are
+# rewritten, so that cargo rebuilds only what changed. wdk-sys's published sources come from
+# the registry copy that `cargo fetch` puts in CARGO_HOME (the lock file pins the version).
 mkdir -p "$out"
 (cd "$root" && cargo fetch --locked -q)
-rm -rf "$tree"
 mkdir -p "$tree"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tree")
+(cd "$root" && git ls-files -z --cached --others --exclude-standard) |
+  python3 "$root/windows/check/sync_tree.py" "$root" "$tree"
 if [[ -n "$inject" ]]; then
   "$venv/bin/python" "$root/windows/check/inject.py" "$tree" "$inject"
 fi
@@ -160,7 +160,7 @@ fi
 if wants emulate; then
   step "emulate: every export in speakeasy"
   "$venv/bin/python" "$tree/windows/check/emulate.py" "$out/ndis_rwlock.sys" \
-    --def "$tree/windows/ndis_rwlock.def"
+    --def "$tree/windows/ndis_rwlock.def" --imports "$tree/windows/check/ntoskrnl.def"
 fi
 
 # ---- wine -------------------------------------------------------------------------------------
