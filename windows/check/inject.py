@@ -22,7 +22,7 @@ FAULTS = {
     ),
     "missing-export": (
         r"#\[unsafe\(no_mangle\)\]\n(pub unsafe extern \"system\" fn NdisRwlFreePushLock)",
-        r"\1",
+        r"#[allow(non_snake_case)]\n\1",
     ),
     "irql-not-restored": (
         r"unsafe \{ rwcore::leave::<K>\(Entry::Raised\(value\.old_irql\)\) \};",
