@@ -166,6 +166,6 @@ fi
 # ---- wine -------------------------------------------------------------------------------------
 if wants wine; then
   step "wine: the image under a test driver"
-  "$tree/windows/check/wine/run.sh" "$out/ndis_rwlock.sys" "$out/wine"
+  "$tree/windows/check/wine/run.sh" "$out/ndis_rwlock.sys" "$out/wine" "$venv/bin/python"
 fi
 step "passed"

@@ -5,8 +5,9 @@
 # runtime through WdfLdr.sys, fills WdfFunctions_01033 and WdfDriverGlobals, then calls the
 # driver's DriverEntry. Here it only jumps to DriverEntry: that keeps DriverEntry and
 # everything it reaches linked into the image, as the real library does. The check never runs
-# it (the emulator calls the exports; Wine loads a test copy through DllInitialize-less export
-# use). The three variables are those the WDF headers declare and wdk-sys reads.
+# it: the emulator calls the exports, and Wine loads the image as an export driver, for the
+# imports of a test driver. The three variables are those the WDF headers declare and wdk-sys
+# reads.
         .text
         .globl  FxDriverEntry
         .p2align 4
