@@ -4,7 +4,8 @@
 #
 #   scripts/windows-check.sh [--inject FAULT] [--only STEPS]
 #
-# Steps (all by default; --only takes a comma-separated subset):
+# Steps (all by default; --only takes a comma-separated subset, and the steps after `link` then
+# use the image the last link left):
 #   check    cargo clippy -D warnings (which type-checks, as cargo check does) of the library,
 #            the library with `--features driver` and the consumer driver
 #            (examples/consumer-driver), for x86_64- and aarch64-pc-windows-msvc.

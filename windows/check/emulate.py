@@ -2,7 +2,8 @@
 
     emulate.py IMAGE --def windows/ndis_rwlock.def [--verbose]
 
-speakeasy (Mandiant's Windows emulator) loads the image and executes its x64 code; every kernel
+speakeasy (Mandiant's Windows emulator) loads the image, calls DllInitialize as the kernel does
+for an export driver, and executes its x64 code; every kernel
 routine the image imports (windows/check/ntoskrnl.def) is answered by a hook of the `Kernel`
 model below: IRQL with the transition rules of KfRaiseIrql/KeLowerIrql, pool with tags, spin
 locks, push locks and critical regions, each call recorded. The scenarios, one or more per
@@ -290,6 +291,11 @@ class Image:
         for name, (argc, model) in models.items():
             self.se.add_api_hook(self._recorded(name, model), "ntoskrnl", name, argc=argc)
         self.writes = []
+        self.guards = []
+        # The kernel calls DllInitialize when it loads the image for another driver's imports.
+        status = self.call("DllInitialize", 0) & 0xFFFFFFFF
+        if status != STATUS_SUCCESS:
+            raise Violation(f"DllInitialize returned {status:#x}")
 
     def _recorded(self, name, model):
         def hook(emu, api_name, orig, argv):
@@ -323,7 +329,7 @@ class Image:
             return True
 
         self.se.add_mem_write_hook(on_write, begin=base, end=base + size + 2 * len(CANARY) - 1)
-        self.guards = getattr(self, "guards", []) + [(start, size)]
+        self.guards.append((start, size))
         return start
 
     def check_writes(self, allowed):
@@ -385,12 +391,14 @@ def expect_pool_returned(image, what):
 
 
 def dll_initialize(image):
+    # Image() has called it once already; it keeps no state, so a second call succeeds too.
     status = image.call("DllInitialize", 0) & 0xFFFFFFFF
     expect(status == STATUS_SUCCESS, f"DllInitialize returned {status:#x}")
+    expect(image.kernel.messages, "DllInitialize printed nothing")
+    expect_pool_returned(image, "DllInitialize")
 
 
 def dll_unload(image):
-    dll_initialize(image)
     status = image.call("DllUnload") & 0xFFFFFFFF
     expect(status == STATUS_SUCCESS, f"DllUnload returned {status:#x}")
 
@@ -582,9 +590,8 @@ def main():
             if scenario in done:
                 continue
             done.add(scenario)
-            image = Image(args.image, imports, args.verbose)
             try:
-                scenario(image)
+                scenario(Image(args.image, imports, args.verbose))
                 result = "ok"
             except (Violation, BugCheck) as error:
                 failures += 1

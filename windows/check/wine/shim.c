@@ -187,6 +187,22 @@ VOID shim_KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock)
     KeReleaseSpinLockFromDpcLevel(SpinLock);
 }
 
+KIRQL shim_KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock)
+{
+    KIRQL old = irql();
+    if (old > DISPATCH_LEVEL)
+        violation("KeAcquireSpinLockRaiseToDpc above DISPATCH_LEVEL", (ULONG_PTR)SpinLock);
+    set_irql(DISPATCH_LEVEL);
+    KeAcquireSpinLockAtDpcLevel(SpinLock);
+    return old;
+}
+
+VOID shim_KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
+{
+    shim_KeReleaseSpinLockFromDpcLevel(SpinLock);
+    shim_KeLowerIrql(NewIrql);
+}
+
 /* ---- Pool ---- */
 PVOID shim_ExAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes, ULONG Tag)
 {
