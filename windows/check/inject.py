@@ -25,7 +25,7 @@ FAULTS = {
         r"#[allow(non_snake_case)]\n\1",
     ),
     "irql-not-restored": (
-        r"unsafe \{ rwcore::leave::<K>\(Entry::Raised\(value\.old_irql\)\) \};",
+        r"unsafe \{ \w+::leave::<K>\(Entry::Raised\(value\.old_irql\)\) \};",
         "let _ = value.old_irql;",
     ),
 }

@@ -32,12 +32,14 @@ def main():
         with open(target, "wb") as file:
             file.write(content)
         shutil.copymode(origin, target)
-    for directory, _, files in os.walk(copy):
+    for directory, _, files in os.walk(copy, topdown=False):
         for file in files:
             path = os.path.join(directory, file)
             relative = os.path.relpath(path, copy)
             if relative not in listed and relative != "Cargo.lock":
                 os.remove(path)
+        if directory != copy and not os.listdir(directory):
+            os.rmdir(directory)
 
 
 if __name__ == "__main__":
