@@ -59,8 +59,6 @@ key='HKLM\System\CurrentControlSet\Services\ndisrwtest'
 "$WINESERVER" -w
 status=0
 timeout 120 "$wine" net start ndisrwtest >>"$log" 2>&1 || status=$?
-"$WINESERVER" -w 2>/dev/null &
-sleep 1
 "$WINESERVER" -k 2>/dev/null || true
 grep -a "ndisrwtest:\|ntosshim:" "$log" || true
 if [[ $status -ne 0 ]] || ! grep -aq "ndisrwtest: PASSED" "$log"; then
