@@ -1,6 +1,6 @@
 """Runs the exports of ndis_rwlock.sys in speakeasy (scripts/windows-check.sh, step `emulate`).
 
-    emulate.py IMAGE --def windows/ndis_rwlock.def [--verbose]
+    emulate.py IMAGE --def windows/ndis_rwlock.def --imports windows/check/ntoskrnl.def [--verbose]
 
 speakeasy (Mandiant's Windows emulator) loads the image, calls DllInitialize as the kernel does
 for an export driver, and executes its x64 code; every kernel

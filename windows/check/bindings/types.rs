@@ -74,7 +74,7 @@ pub struct _GROUP_AFFINITY {
 pub type GROUP_AFFINITY = _GROUP_AFFINITY;
 pub type PGROUP_AFFINITY = *mut _GROUP_AFFINITY;
 
-// UNICODE_STRING (wudfwdm/ns-wudfwdm-_unicode_string).
+// UNICODE_STRING (ntdef/ns-ntdef-_unicode_string).
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _UNICODE_STRING {
