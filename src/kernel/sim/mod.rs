@@ -15,6 +15,17 @@
 //!   until the owner drops below `DISPATCH_LEVEL`. Processors are handed over in FIFO order
 //!   (a ticket lock), so a waiting thread gets the processor in bounded time even when the
 //!   owner keeps lowering and re-raising.
+//! - **Keeping a processor.** A plain thread that drops below `DISPATCH_LEVEL` keeps its
+//!   processor (its ticket stays served) while no other thread is in line for it, so that a
+//!   thread that raises and lowers again and again, as C code around every
+//!   `NdisAcquireRWLockRead`, pays no atomic read-modify-write and no fence for it. The next
+//!   thread in line takes a kept processor: it revokes the keeper's lease (one compare-exchange
+//!   on the processor), runs the process-wide barrier, waits until the keeper is below
+//!   `DISPATCH_LEVEL`, and serves its own ticket; a keeper that rises again finds its lease
+//!   revoked and queues like anyone else. The keeper's side of that handshake is a store and
+//!   a load with no fence between (an asymmetric Dekker handshake, as the asymmetric-mode lock
+//!   in `src/algorithm.rs`; on a host without the barrier both sides fence). A keeper that
+//!   lowers while a thread is in line hands the processor over at once.
 //! - A thread that stays at `DISPATCH_LEVEL` past its watchdog limit ([`with_watchdog`])
 //!   bug-checks 0x133 when it next spins ([`Sim::spin_hint`]) or lowers. One that blocks there
 //!   instead is caught by the threads waiting for its processor: when it has been raised for
@@ -37,7 +48,7 @@
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -132,6 +143,17 @@ struct Processor {
     /// Threads about to park, or parked, waiting for this processor: a release wakes them only
     /// when this is not zero (see `release_processor`).
     sleepers: AtomicU32,
+    /// The lease of the plain thread that owns the processor's ticket and may keep it while
+    /// it runs below `DISPATCH_LEVEL` (see "Keeping a processor"), or null.
+    holder: AtomicPtr<Lease>,
+}
+
+/// Whether a plain thread runs on the processor it keeps: written only by that thread, read
+/// by a thread that takes the processor from it. One per thread, never freed (a taker may
+/// read it after the thread is gone).
+#[derive(Debug, Default)]
+struct Lease {
+    active: AtomicBool,
 }
 
 /// `Processor::since_ms` when no watchdog runs on the processor.
@@ -175,6 +197,7 @@ fn build(processors: u32) -> Machine {
                     since_ms: AtomicU64::new(NO_WATCHDOG),
                     limit_ms: AtomicU64::new(0),
                     sleepers: AtomicU32::new(0),
+                    holder: AtomicPtr::new(std::ptr::null_mut()),
                 })
             })
             .collect(),
@@ -256,6 +279,13 @@ struct ThreadState {
     home: Cell<u32>,
     /// The processor owned while at DISPATCH_LEVEL or above, or NO_PROCESSOR.
     owned: Cell<u32>,
+    /// The processor a plain thread keeps below DISPATCH_LEVEL (its ticket still served), or
+    /// NO_PROCESSOR; see "Keeping a processor".
+    kept: Cell<u32>,
+    /// The thread's lease, made when it attaches.
+    lease: Cell<*const Lease>,
+    /// Whether the processor the thread owns or keeps has its lease as `holder`.
+    leased: Cell<bool>,
     dedicated: Cell<bool>,
     /// `now_ms()` when the thread last rose to DISPATCH_LEVEL (for the DPC watchdog), with
     /// `SLOW_LOWER` set when the next lower below DISPATCH_LEVEL must give the processor back.
@@ -282,6 +312,9 @@ thread_local! {
             processor: Cell::new(NO_PROCESSOR),
             home: Cell::new(0),
             owned: Cell::new(NO_PROCESSOR),
+            kept: Cell::new(NO_PROCESSOR),
+            lease: Cell::new(std::ptr::null()),
+            leased: Cell::new(false),
             dedicated: Cell::new(false),
             dispatch_since_ms: Cell::new(0),
             watchdog_ms: Cell::new(0),
@@ -340,6 +373,7 @@ impl Drop for Detach {
             if t.dedicated.replace(false) {
                 release_processor(t);
             }
+            give_back_kept(t);
         });
     }
 }
@@ -362,6 +396,9 @@ fn attach(t: &ThreadState) {
     let n = u32::try_from(m.processors.len()).unwrap_or(u32::MAX);
     t.home.set(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
     t.refresh_processor();
+    // Leaked on purpose: a thread taking a processor this thread kept may read it later.
+    let lease: &'static CachePadded<Lease> = Box::leak(Box::new(CachePadded::default()));
+    t.lease.set(std::ptr::from_ref::<Lease>(lease));
     DETACH.with(|_| {});
 }
 
@@ -458,6 +495,7 @@ pub fn dedicate(processor: u32) -> Dedication {
     check_affinity(processor, true);
     let old_home = with_thread(|t| {
         let old = t.home.replace(processor);
+        give_back_kept(t);
         acquire_processor(t, false);
         t.dedicated.set(true);
         old
@@ -497,15 +535,46 @@ impl Drop for Dedication {
 /// How often a thread parked for a processor looks at the owner's watchdog.
 const WAITER_POLL: Duration = Duration::from_millis(100);
 
+/// The barrier half of the asymmetric handshakes below: a barrier on every CPU of the
+/// process if the host has one, else a full fence here (and the other side fences too; see
+/// [`light_fence`]).
+fn heavy_barrier() {
+    if !host_barrier::run() {
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+}
+
+/// The other half, on the fast paths: only the compiler's ordering when the host has the
+/// process-wide barrier (the heavy side runs it), else a full fence.
+#[inline]
+fn light_fence() {
+    if host_barrier::available() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    } else {
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+}
+
+/// The thread's lease.
+#[inline]
+fn lease_of(t: &ThreadState) -> &'static Lease {
+    // SAFETY: set when the thread attached (every path here runs on an attached thread) to a
+    // leaked, never-freed lease.
+    unsafe { &*t.lease.get() }
+}
+
 /// Takes the thread's home processor (a ticket lock: first come, first served). `raising`:
-/// for a raise to `DISPATCH_LEVEL`, whose time there threads waiting for the processor watch;
-/// else for [`dedicate`].
+/// for a raise to `DISPATCH_LEVEL`, whose time there threads waiting for the processor watch,
+/// by a plain thread that may keep the processor afterwards; else for [`dedicate`].
 fn acquire_processor(t: &ThreadState, raising: bool) {
     let index = t.home.get();
     let p = &machine().processors[index as usize];
     let ticket = p.next.fetch_add(1, Ordering::SeqCst);
     let mut spins = 0u32;
     while p.serving.load(Ordering::SeqCst) != ticket {
+        if try_take_kept(p, ticket) {
+            break;
+        }
         if spins < 64 {
             spins += 1;
             std::hint::spin_loop();
@@ -514,20 +583,18 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
             std::thread::yield_now();
         } else {
             p.sleepers.fetch_add(1, Ordering::SeqCst);
-            // The releaser stores `serving` and then loads `sleepers` with no fence between
-            // (its release is on every raise/lower path); this barrier on every CPU is the
-            // other half of that handshake: either its load sees us, or we see its store.
-            let fenced = host_barrier::run();
-            if !fenced {
-                std::sync::atomic::fence(Ordering::SeqCst);
-            }
+            // The releaser stores `serving` and then loads `sleepers` with no fence between,
+            // and a thread that keeps the processor stores its lease's `active` and then loads
+            // `next`: this barrier is the other half of both handshakes. Either they see us,
+            // or we see their store (and do not sleep).
+            heavy_barrier();
             let key = std::ptr::from_ref(p) as usize;
             // SAFETY: the key is the processor's address, unique to it; the closures do not
             // call into parking_lot_core or panic.
             unsafe {
                 parking_lot_core::park(
                     key,
-                    || p.serving.load(Ordering::SeqCst) != ticket,
+                    || p.serving.load(Ordering::SeqCst) != ticket && !kept_idle(p, ticket),
                     || {},
                     |_, _| {},
                     parking_lot_core::DEFAULT_PARK_TOKEN,
@@ -540,6 +607,11 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
     }
     p.owner.store(t.identity.get(), Ordering::Relaxed);
     if raising {
+        let lease = lease_of(t);
+        lease.active.store(true, Ordering::Relaxed);
+        p.holder
+            .store(std::ptr::from_ref(lease).cast_mut(), Ordering::Release);
+        t.leased.set(true);
         p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
         p.since_ms.store(now_ms(), Ordering::Release);
     }
@@ -576,8 +648,127 @@ fn check_owner_watchdog(p: &Processor) {
     }
 }
 
+/// Whether the thread with `ticket`, next in line, could take the processor from a thread
+/// that keeps it and does not run on it.
+fn kept_idle(p: &Processor, ticket: u64) -> bool {
+    if p.serving.load(Ordering::SeqCst).wrapping_add(1) != ticket {
+        return false;
+    }
+    let holder = p.holder.load(Ordering::Acquire);
+    // SAFETY: leases are never freed.
+    !holder.is_null() && !unsafe { &*holder }.active.load(Ordering::Acquire)
+}
+
+/// For the thread with `ticket`: if it is next in line and the ticket being served belongs to
+/// a plain thread that keeps the processor, revoke that thread's lease, wait until it no longer
+/// runs on the processor, and serve `ticket`. Returns whether it did.
+///
+/// Why the kept thread cannot be running on the processor afterwards: its raise stores
+/// `active` and then loads `holder` (compiler fence only, [`light_fence`]); here `holder` is
+/// cleared (a locked instruction), then the barrier runs on every CPU, then `active` is read.
+/// Either the barrier reached the kept thread before its store, and its load (after the
+/// barrier) sees `holder` cleared and it backs off, or its store was drained by the barrier
+/// and this wait sees `active` until it lowers. The same argument, with `next`, covers a kept
+/// thread that lowers and looks for waiters.
+fn try_take_kept(p: &Processor, ticket: u64) -> bool {
+    let serving = p.serving.load(Ordering::SeqCst);
+    if serving.wrapping_add(1) != ticket {
+        return false;
+    }
+    let holder = p.holder.load(Ordering::Acquire);
+    if holder.is_null()
+        || p.holder
+            .compare_exchange(
+                holder,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return false;
+    }
+    heavy_barrier();
+    // SAFETY: leases are never freed.
+    let lease = unsafe { &*holder };
+    let mut spins = 0u32;
+    while lease.active.load(Ordering::Acquire) {
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(64) {
+            std::thread::sleep(Duration::from_micros(50));
+            check_owner_watchdog(p);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    // The lease was ours to revoke, so the kept thread will not touch `serving`.
+    p.owner.store(0, Ordering::Relaxed);
+    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
+    p.serving.store(ticket, Ordering::SeqCst);
+    true
+}
+
+/// Gives processor `index`, whose ticket the thread holds, to the next thread in line: a plain
+/// release store (only the ticket's holder moves `serving`), unless a thread in line took it
+/// first (see [`try_take_kept`]).
+fn give_back(t: &ThreadState, index: u32) {
+    let p = &machine().processors[index as usize];
+    if t.leased.replace(false) {
+        let lease = std::ptr::from_ref(lease_of(t)).cast_mut();
+        if p.holder
+            .compare_exchange(
+                lease,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            // Taken by the next thread in line, which serves its own ticket.
+            return;
+        }
+    }
+    p.owner.store(0, Ordering::Relaxed);
+    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
+    // A waiter that is going to sleep runs the barrier after it counts itself in `sleepers`
+    // (see `acquire_processor`), so this load, kept after the store in program order, either
+    // sees it or the waiter sees the new `serving`.
+    let serving = p.serving.load(Ordering::Relaxed) + 1;
+    p.serving.store(serving, Ordering::Release);
+    light_fence();
+    if p.sleepers.load(Ordering::Relaxed) != 0 {
+        let key = std::ptr::from_ref(p) as usize;
+        // SAFETY: same key as the parking side; no callbacks.
+        unsafe {
+            parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+        }
+    }
+}
+
+/// Gives back the processor the thread owns at `DISPATCH_LEVEL` (or is dedicated to).
 #[inline(never)]
 fn release_processor(t: &ThreadState) {
+    let index = t.owned.replace(NO_PROCESSOR);
+    if index == NO_PROCESSOR {
+        return;
+    }
+    t.refresh_processor();
+    lease_of(t).active.store(false, Ordering::Release);
+    give_back(t, index);
+}
+
+/// Gives back the processor the thread keeps, if any.
+fn give_back_kept(t: &ThreadState) {
+    let index = t.kept.replace(NO_PROCESSOR);
+    if index != NO_PROCESSOR {
+        give_back(t, index);
+    }
+}
+
+/// A plain thread dropping below `DISPATCH_LEVEL`: keeps its processor (no atomic
+/// read-modify-write, no fence) unless another thread waits for it.
+#[inline(never)]
+fn keep_processor(t: &ThreadState) {
     let index = t.owned.replace(NO_PROCESSOR);
     if index == NO_PROCESSOR {
         return;
@@ -586,25 +777,45 @@ fn release_processor(t: &ThreadState) {
     let p = &machine().processors[index as usize];
     p.owner.store(0, Ordering::Relaxed);
     p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
-    // Only the owner moves `serving`: a plain release store hands the processor over, with no
-    // read-modify-write. A waiter that is going to sleep runs a barrier on every CPU after it
-    // counts itself in `sleepers` (see `acquire_processor`), so this load, kept after the
-    // store in program order, either sees it or the waiter sees the new `serving`; without
-    // that barrier on the host, a full fence here does the same.
-    let serving = p.serving.load(Ordering::Relaxed) + 1;
-    p.serving.store(serving, Ordering::Release);
-    if host_barrier::available() {
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    lease_of(t).active.store(false, Ordering::Release);
+    light_fence();
+    if !t.leased.get()
+        || p.next.load(Ordering::Relaxed) != p.serving.load(Ordering::Relaxed).wrapping_add(1)
+    {
+        // Someone is in line: hand over now rather than make it take the processor.
+        give_back(t, index);
     } else {
-        std::sync::atomic::fence(Ordering::SeqCst);
+        t.kept.set(index);
     }
-    if p.sleepers.load(Ordering::Relaxed) != 0 {
-        let key = std::ptr::from_ref(p) as usize;
-        // SAFETY: same key as the parking side; no callbacks.
-        unsafe {
-            parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
-        }
+}
+
+/// A plain thread rising to `DISPATCH_LEVEL` on the processor it kept: `true` if it still
+/// holds it (nobody revoked the lease), with no atomic read-modify-write and no fence.
+#[inline]
+fn retake_kept(t: &ThreadState) -> bool {
+    let index = t.kept.get();
+    if index != t.home.get() {
+        give_back_kept(t);
+        return false;
     }
+    let p = &machine().processors[index as usize];
+    let lease = lease_of(t);
+    lease.active.store(true, Ordering::Relaxed);
+    light_fence();
+    if p.holder.load(Ordering::Acquire) != std::ptr::from_ref(lease).cast_mut() {
+        // Taken by the next thread in line while we were below DISPATCH_LEVEL.
+        lease.active.store(false, Ordering::Release);
+        t.kept.set(NO_PROCESSOR);
+        t.leased.set(false);
+        return false;
+    }
+    t.kept.set(NO_PROCESSOR);
+    p.owner.store(t.identity.get(), Ordering::Relaxed);
+    p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
+    p.since_ms.store(now_ms(), Ordering::Release);
+    t.owned.set(index);
+    t.refresh_processor();
+    true
 }
 
 /// Milliseconds since boot, as the clock thread last stored them (it starts with the machine,
@@ -813,7 +1024,9 @@ fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
         attach(t);
     }
     let old = t.irql();
-    acquire_processor(t, true);
+    if t.kept.get() == NO_PROCESSOR || !retake_kept(t) {
+        acquire_processor(t, true);
+    }
     t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
     t.set_irql(new);
     old
@@ -830,7 +1043,7 @@ fn lower_below_dispatch(t: &ThreadState, new: Irql) {
     check_watchdog(t);
     t.set_irql(new);
     if !t.dedicated.get() {
-        release_processor(t);
+        keep_processor(t);
     }
 }
 
