@@ -139,6 +139,29 @@ VOID NDIS_RWLOCK_API NdisRwlReleasePushLock(PNDIS_RWL_PUSH_LOCK Lock,
                                             PNDIS_RWL_PUSH_LOCK_STATE LockState);
 VOID NDIS_RWLOCK_API NdisRwlFreePushLock(PNDIS_RWL_PUSH_LOCK Lock); /* <= DISPATCH */
 
+/* ---- NDIS spin lock (section: NDIS_SPIN_LOCK) -------------------------------------------- */
+/*
+ * ndis.h's layout: the KSPIN_LOCK and the IRQL NdisAcquireSpinLock raised from, kept in the
+ * structure. Caller storage; NdisAllocateSpinLock initialises it, NdisFreeSpinLock frees
+ * nothing. NdisAcquireSpinLock at IRQL <= DISPATCH_LEVEL raises to DISPATCH_LEVEL;
+ * NdisDprAcquireSpinLock needs the caller at DISPATCH_LEVEL already. Every release checks that
+ * it runs at DISPATCH_LEVEL on the processor that holds the lock (the crate records it in the
+ * structure's tail padding) before it releases or lowers anything; else the machine stops.
+ */
+#ifndef _NDIS_
+typedef struct _NDIS_SPIN_LOCK {
+    KSPIN_LOCK SpinLock;
+    KIRQL OldIrql;
+} NDIS_SPIN_LOCK, *PNDIS_SPIN_LOCK;
+#endif
+
+VOID NDIS_RWLOCK_API NdisAllocateSpinLock(PNDIS_SPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API NdisFreeSpinLock(PNDIS_SPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API NdisAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API NdisReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_API NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+
 /* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
 /* Opaque: allocated by NdisAllocateRWLock, only ever handled through a pointer. */
 typedef struct _NDIS_RW_LOCK_EX NDIS_RW_LOCK_EX, *PNDIS_RW_LOCK_EX;
@@ -248,6 +271,19 @@ VOID NDIS_RWLOCK_API NdisReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE Lo
 VOID NDIS_RWLOCK_API NdisDprAcquireReadWriteLock(PNDIS_RW_LOCK Lock, BOOLEAN fWrite,
                                                  PLOCK_STATE LockState);
 VOID NDIS_RWLOCK_API NdisDprReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE LockState);
+
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_SPIN_LOCK) == 2 * sizeof(void *),
+                          "NDIS_SPIN_LOCK is two pointers in size");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_SPIN_LOCK, OldIrql) == sizeof(void *),
+                          "OldIrql follows the KSPIN_LOCK");
+
+/* ---- The simulated machine (libndis_rwlock.a on Linux only) ------------------------------ */
+/* How many allocations tagged Tag are live in the simulated pool (their bytes in *Bytes when
+ * Bytes is not NULL): the leak report. */
+ULONG NDIS_RWLOCK_API NdisRwlSimPoolOutstanding(ULONG Tag, SIZE_T *Bytes);
+/* What Driver Verifier checks at driver unload: stops with 0xC4/0x62 (P2 tag, P3 allocations,
+ * P4 bytes) if anything tagged Tag is still allocated. */
+VOID NDIS_RWLOCK_API NdisRwlSimCheckUnload(ULONG Tag);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,9 @@
 //! - [`LegacyRwLock`] and the C exports `NdisInitializeReadWriteLock`,
 //!   `NdisAcquireReadWriteLock`, `NdisReleaseReadWriteLock` and the `Dpr` variants: the legacy
 //!   NDIS 5 lock in caller-owned storage ([`rwlock_legacy`]), on the same algorithm.
+//! - [`NdisSpinLock`] and the C exports `NdisAllocateSpinLock`, `NdisAcquireSpinLock`,
+//!   `NdisReleaseSpinLock`, the `Dpr` variants and `NdisFreeSpinLock`: the NDIS spin lock
+//!   (`NDIS_SPIN_LOCK`, [`spinlock`]), whose releases check where they run.
 //! - Everything is written once over the [`kernel::Kernel`] interface; on Windows it maps onto
 //!   wdk-sys, elsewhere onto the simulated kernel in [`sim`], which also checks for misuse the
 //!   way Driver Verifier does and bug-checks with the codes in [`bugcheck`].
@@ -26,12 +29,14 @@ pub mod rwlock_legacy;
 pub mod selftest;
 #[cfg(not(windows))]
 pub mod sim;
+pub mod spinlock;
 mod sync;
 
 pub use pushlock::{CriticalRegion, PushLock, PushLockReadGuard, PushLockWriteGuard};
 pub use rwcore::{Diagnostics, ProcessorList};
 pub use rwlock::{AllocError, ReadGuard, RwLockEx, WriteGuard};
 pub use rwlock_legacy::{LegacyReadGuard, LegacyRwLock, LegacyWriteGuard};
+pub use spinlock::{NdisSpinLock, NdisSpinLockGuard};
 
 // Windows build pieces; README.md ("Windows") explains the choice.
 // - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not

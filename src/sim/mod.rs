@@ -27,12 +27,14 @@
 //!
 //! # Bug checks
 //!
-//! A bug check is a panic whose payload is a [`BugCheck`]; its line (`*** STOP: ...`) is also
-//! printed to stderr. Rust tests catch it with [`catch_bug_check`]. Called through the C ABI,
-//! the panic cannot unwind out of an `extern "system"` function, so the process aborts after
-//! printing the line: the machine stops. Before unwinding, the bug-checking thread is reset
-//! to `PASSIVE_LEVEL`, gives its processor back and leaves its critical regions, so that the
-//! rest of the machine stays usable; the lock it misused is left as it was.
+//! Inside [`catch_bug_check`], a bug check unwinds to it with a [`BugCheck`] as payload,
+//! without the panic hook (nothing is printed): that is how Rust tests see stops. Before
+//! unwinding, the bug-checking thread is reset to `PASSIVE_LEVEL`, gives its processor back and
+//! leaves its critical regions, so that the rest of the machine stays usable; the lock it
+//! misused is left as it was. Anywhere else (C code, any thread outside `catch_bug_check`) the
+//! machine stops: the first stop of the process prints one line, `*** STOP: ...` and the
+//! code's name, to stderr and aborts the process (`SIGABRT`); a concurrent stop prints nothing
+//! and never returns. Nothing else is printed, whatever `RUST_BACKTRACE` says.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -48,6 +50,7 @@ use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL, Plac
 pub mod exports;
 pub mod pool;
 pub mod pushlock;
+mod stop;
 
 /// The simulated kernel, as a [`Kernel`] implementation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,9 +86,15 @@ impl std::error::Error for BugCheck {}
 
 /// Runs `f` and returns the bug check it raised, or its value if it raised none.
 ///
-/// A panic that is not a bug check is resumed.
+/// Inside `f`, a bug check of this thread unwinds to here without the panic hook (no panic
+/// message or backtrace) and is not printed; outside every `catch_bug_check`, a bug check
+/// stops the process (see [`Kernel::bug_check`] on [`Sim`]). A panic that is not a bug check
+/// is resumed.
 pub fn catch_bug_check<R>(f: impl FnOnce() -> R) -> Result<R, BugCheck> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+    let catching = stop::catching();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    drop(catching);
+    match result {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast::<BugCheck>() {
             Ok(stop) => {
@@ -319,12 +328,10 @@ impl Drop for Detach {
     fn drop(&mut self) {
         let irql = THREAD.try_with(ThreadState::irql).unwrap_or(PASSIVE_LEVEL);
         if irql >= DISPATCH_LEVEL {
-            let stop = BugCheck {
+            stop::halt(BugCheck {
                 code: bugcheck::NDIS_RWLOCK_VIOLATION,
                 params: [rw::THREAD_EXIT_AT_DISPATCH, usize::from(irql), 0, 0],
-            };
-            eprintln!("{stop}");
-            std::process::abort();
+            });
         }
         let _ = THREAD.try_with(|t| {
             if t.dedicated.replace(false) {
@@ -548,12 +555,10 @@ fn check_owner_watchdog(p: &Processor) {
         .max(machine().watchdog_ms.load(Ordering::Relaxed));
     let elapsed = now_ms().saturating_sub(since);
     if elapsed > limit.saturating_mul(2) {
-        let stop = BugCheck {
+        stop::halt(BugCheck {
             code: bugcheck::DPC_WATCHDOG_VIOLATION,
             params: [1, elapsed as usize, limit as usize, 0],
-        };
-        eprintln!("{stop}");
-        std::process::abort();
+        });
     }
 }
 
@@ -1009,11 +1014,17 @@ unsafe impl Kernel for Sim {
         !fail && host_barrier::run()
     }
 
+    /// Inside [`catch_bug_check`] on this thread: puts the thread back to a clean state and
+    /// unwinds to it (no panic hook, nothing printed). Elsewhere: the first stop of the
+    /// process prints its `*** STOP` line to stderr and aborts (`SIGABRT`); a concurrent or
+    /// later stop prints nothing and never returns.
     #[cold]
     fn bug_check(code: u32, params: [usize; 4]) -> ! {
         let stop = BugCheck { code, params };
-        eprintln!("{stop}");
+        if !stop::is_caught() {
+            stop::halt(stop);
+        }
         THREAD.with(reset_after_stop);
-        std::panic::panic_any(stop)
+        stop::raise(stop)
     }
 }
