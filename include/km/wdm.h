@@ -418,8 +418,9 @@ NTSTATUS KeWaitForSingleObject(PVOID Object, KWAIT_REASON WaitReason, KPROCESSOR
  * PsCreateSystemThread starts a host thread on the simulated machine; its handle is closed
  * with ZwClose. ObReferenceObjectByHandle(handle, ..., *PsThreadType, ...) gives the thread
  * object, which KeWaitForSingleObject waits for (signalled when the thread ends) and
- * ObDereferenceObject releases. PsTerminateSystemThread ends the calling thread at once (it
- * is signalled, and never runs again). */
+ * ObDereferenceObject releases. PsTerminateSystemThread ends the calling system thread at
+ * once (it is signalled, and never runs again); from any other thread it returns
+ * STATUS_INVALID_PARAMETER. */
 typedef VOID KSTART_ROUTINE(PVOID StartContext);
 typedef KSTART_ROUTINE *PKSTART_ROUTINE;
 
@@ -433,7 +434,7 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
                               POBJECT_ATTRIBUTES ObjectAttributes, HANDLE ProcessHandle,
                               PCLIENT_ID ClientId, PKSTART_ROUTINE StartRoutine,
                               PVOID StartContext);
-DECLSPEC_NORETURN VOID PsTerminateSystemThread(NTSTATUS ExitStatus);
+NTSTATUS PsTerminateSystemThread(NTSTATUS ExitStatus);
 NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess,
                                    POBJECT_TYPE ObjectType, KPROCESSOR_MODE AccessMode,
                                    PVOID *Object, PVOID HandleInformation);

@@ -47,10 +47,14 @@ use crossbeam_utils::CachePadded;
 use crate::bugcheck::{self, rw, verifier};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL, Place};
 
+pub mod dispatcher;
 pub mod exports;
+pub mod memory;
 pub mod pool;
 pub mod pushlock;
+pub mod queued;
 mod stop;
+pub mod time;
 
 /// The simulated kernel, as a [`Kernel`] implementation.
 #[derive(Debug, Clone, Copy, Default)]

@@ -40,8 +40,42 @@ pub fn static_library() -> PathBuf {
         .unwrap_or_else(|| panic!("no libndis_rwlock*.a near {}", exe.display()))
 }
 
-/// Compiles `tests/c/<name>.c` once per test process and returns the executable.
+/// Compiles `tests/c/<name>.c` against include/ndis_rwlock.h once per test process and
+/// returns the executable.
 pub fn c_program(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let flags = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+    ];
+    let include = root.join("include");
+    compile(name, &format!("tests/c/{name}.c"), "cc", &flags, &include)
+}
+
+/// Compiles `tests/c/<source>` as driver code is: with the WDK-style headers of include/km
+/// and nothing else than `flags` (`-std=gnu11 -Wall -Werror` for C, `-std=c++17 -Wall
+/// -Werror` for C++, plus whatever the test adds), once per test process under `name`.
+pub fn km_program(name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cxx = source.ends_with(".cpp");
+    let (variable, default) = if cxx { ("CXX", "c++") } else { ("CC", "cc") };
+    let compiler = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+    let include = root.join("include/km");
+    compile(
+        name,
+        &format!("tests/c/{source}"),
+        &compiler,
+        flags,
+        &include,
+    )
+}
+
+fn compile(name: &str, source: &str, default_cc: &str, flags: &[&str], include: &Path) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT
         .lock()
@@ -51,31 +85,37 @@ pub fn c_program(name: &str) -> PathBuf {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c_{name}"));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let cc = if default_cc == "cc" {
+        std::env::var("CC").unwrap_or_else(|_| "cc".to_owned())
+    } else {
+        default_cc.to_owned()
+    };
     let library = static_library();
+    // Compile with exactly `flags` and the include directory; link separately.
+    let object = out.with_extension("o");
     let status = Command::new(&cc)
-        .args([
-            "-std=c11",
-            "-D_GNU_SOURCE",
-            "-O1",
-            "-g",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-        ])
-        .arg("-pthread")
+        .args(flags)
         .arg("-I")
-        .arg(root.join("include"))
-        .arg(root.join(format!("tests/c/{name}.c")))
+        .arg(include)
+        .arg("-c")
+        .arg(root.join(source))
+        .arg("-o")
+        .arg(&object)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the compiler {cc}: {e}"));
+    assert!(status.success(), "compiling {source} failed ({status})");
+    let status = Command::new(&cc)
+        .arg("-pthread")
+        .arg(&object)
         .arg(&library)
         .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"])
         .arg("-o")
         .arg(&out)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run the linker {cc}: {e}"));
     assert!(
         status.success(),
-        "compiling tests/c/{name}.c against {} failed ({status})",
+        "linking {source} with {} failed ({status})",
         library.display()
     );
     built
@@ -157,4 +197,36 @@ pub fn assert_stopped(output: &Output, line: &str) {
         stderr.lines().any(|l| l == line),
         "expected the line\n{line}\nin stderr:\n{stderr}"
     );
+}
+
+/// The program's standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Checks that the program succeeded and returns its standard output.
+pub fn assert_success(output: &Output) -> String {
+    let out = stdout(output);
+    assert!(
+        output.status.success(),
+        "{}: {out}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// The value the program printed on a line `name=...` (hexadecimal with a 0x prefix, else
+/// decimal), typically an address before a misuse.
+pub fn announced(output: &Output, name: &str) -> usize {
+    let out = stdout(output);
+    let value = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name}= line in {out}"));
+    match value.strip_prefix("0x") {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => value.parse(),
+    }
+    .unwrap_or_else(|e| panic!("{value}: {e}"))
 }
