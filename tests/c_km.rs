@@ -492,3 +492,30 @@ fn nine_threads_stopping_at_once_print_one_line_and_nothing_else() {
         support::assert_stopped(&output, lines[0]);
     }
 }
+
+// ---- The README's example -------------------------------------------------------------------
+
+#[test]
+fn the_readme_c_example_compiles_with_include_km_only_and_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let start = readme
+        .find("```c\n#include <ndis.h>")
+        .expect("the C example")
+        + "```c\n".len();
+    let end = start + readme[start..].find("```").expect("its end");
+    let source = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme_example.c");
+    std::fs::write(&source, &readme[start..end]).expect("writing the example");
+    let program = support::km_program(
+        "readme_example",
+        source.to_str().expect("a UTF-8 path"),
+        &C_FLAGS,
+    );
+    let output = support::run(&program, &[], PROCESSORS);
+    assert_success(&output);
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

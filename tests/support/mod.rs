@@ -54,28 +54,26 @@ pub fn c_program(name: &str) -> PathBuf {
         "-Werror",
     ];
     let include = root.join("include");
-    compile(name, &format!("tests/c/{name}.c"), "cc", &flags, &include)
+    let source = root.join(format!("tests/c/{name}.c"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    compile(name, &source, &cc, &flags, &include)
 }
 
-/// Compiles `tests/c/<source>` as driver code is: with the WDK-style headers of include/km
-/// and nothing else than `flags` (`-std=gnu11 -Wall -Werror` for C, `-std=c++17 -Wall
-/// -Werror` for C++, plus whatever the test adds), once per test process under `name`.
+/// Compiles `source` (relative to tests/c/, or absolute) as driver code is: with the WDK-style
+/// headers of include/km and nothing else than `flags` (`-std=gnu11 -Wall -Werror` for C,
+/// `-std=c++17 -Wall -Werror` for C++, plus whatever the test adds), once per test process
+/// under `name`.
 pub fn km_program(name: &str, source: &str, flags: &[&str]) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cxx = source.ends_with(".cpp");
     let (variable, default) = if cxx { ("CXX", "c++") } else { ("CC", "cc") };
     let compiler = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
     let include = root.join("include/km");
-    compile(
-        name,
-        &format!("tests/c/{source}"),
-        &compiler,
-        flags,
-        &include,
-    )
+    let source = root.join("tests/c").join(source);
+    compile(name, &source, &compiler, flags, &include)
 }
 
-fn compile(name: &str, source: &str, default_cc: &str, flags: &[&str], include: &Path) -> PathBuf {
+fn compile(name: &str, source: &Path, cc: &str, flags: &[&str], include: &Path) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT
         .lock()
@@ -83,28 +81,26 @@ fn compile(name: &str, source: &str, default_cc: &str, flags: &[&str], include: 
     if let Some(path) = built.get_or_insert_with(HashMap::new).get(name) {
         return path.clone();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c_{name}"));
-    let cc = if default_cc == "cc" {
-        std::env::var("CC").unwrap_or_else(|_| "cc".to_owned())
-    } else {
-        default_cc.to_owned()
-    };
     let library = static_library();
     // Compile with exactly `flags` and the include directory; link separately.
     let object = out.with_extension("o");
-    let status = Command::new(&cc)
+    let status = Command::new(cc)
         .args(flags)
         .arg("-I")
         .arg(include)
         .arg("-c")
-        .arg(root.join(source))
+        .arg(source)
         .arg("-o")
         .arg(&object)
         .status()
         .unwrap_or_else(|e| panic!("cannot run the compiler {cc}: {e}"));
-    assert!(status.success(), "compiling {source} failed ({status})");
-    let status = Command::new(&cc)
+    assert!(
+        status.success(),
+        "compiling {} failed ({status})",
+        source.display()
+    );
+    let status = Command::new(cc)
         .arg("-pthread")
         .arg(&object)
         .arg(&library)
@@ -115,7 +111,8 @@ fn compile(name: &str, source: &str, default_cc: &str, flags: &[&str], include: 
         .unwrap_or_else(|e| panic!("cannot run the linker {cc}: {e}"));
     assert!(
         status.success(),
-        "linking {source} with {} failed ({status})",
+        "linking {} with {} failed ({status})",
+        source.display(),
         library.display()
     );
     built

@@ -1,0 +1,348 @@
+//! `NDIS_SPIN_LOCK` (`RawNdisSpinLock`) and the safe `NdisSpinLock<T>`: mutual exclusion from
+//! several threads at both IRQLs, IRQL save and restore, and every check stopping with its
+//! documented code before it releases or lowers anything, whatever the guards' drop order,
+//! `mem::forget` or panics do.
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread;
+
+use ndis_rwlock::bugcheck::{self, rw, verifier};
+use ndis_rwlock::kernel::{
+    APC_LEVEL, AtDispatch, DISPATCH_LEVEL, DefaultKernel, DispatchGuard, HIGH_LEVEL, Irql, Kernel,
+    PASSIVE_LEVEL,
+};
+use ndis_rwlock::sim::{self, BugCheck, expect_bug_check};
+use ndis_rwlock::spinlock::RawNdisSpinLock;
+use ndis_rwlock::{NdisSpinLock, RwLockEx};
+
+type K = DefaultKernel;
+
+const PROCESSORS: u32 = 4;
+
+/// Tests that hold processors at DISPATCH_LEVEL while waiting for each other run alone.
+static GATE: RwLock<()> = RwLock::new(());
+
+fn machine() -> RwLockReadGuard<'static, ()> {
+    assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
+    GATE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn machine_alone() -> RwLockWriteGuard<'static, ()> {
+    assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
+    GATE.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn irql() -> Irql {
+    K::current_irql()
+}
+
+fn raise(to: Irql) -> Irql {
+    // SAFETY: the tests only raise to a level at or above the current one.
+    unsafe { K::raise_irql(to) }
+}
+
+fn lower(to: Irql) {
+    // SAFETY: the tests lower on purpose; every check under test reads the IRQL itself.
+    unsafe { K::lower_irql(to) }
+}
+
+fn address<T>(lock: &NdisSpinLock<T>) -> usize {
+    lock.as_raw() as usize
+}
+
+fn assert_c4(stop: BugCheck, subcode: usize, irql: Irql, lock: usize) {
+    assert_eq!(
+        stop,
+        BugCheck {
+            code: bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            params: [subcode, usize::from(irql), lock, 0],
+        }
+    );
+}
+
+// ---- Layout and behaviour -------------------------------------------------------------------
+
+#[test]
+fn the_raw_lock_has_ndis_h_layout() {
+    assert_eq!(
+        std::mem::size_of::<RawNdisSpinLock>(),
+        2 * std::mem::size_of::<usize>()
+    );
+    assert_eq!(
+        std::mem::align_of::<RawNdisSpinLock>(),
+        std::mem::align_of::<usize>()
+    );
+}
+
+#[test]
+fn lock_raises_to_dispatch_and_the_guard_restores_the_irql() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(5u32);
+    for start in [PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL] {
+        let old = raise(start);
+        {
+            let mut guard = lock.lock();
+            assert_eq!(irql(), DISPATCH_LEVEL);
+            assert_eq!(lock.holder(), Some(K::current_processor()));
+            *guard += 1;
+        }
+        assert_eq!(irql(), start);
+        assert_eq!(lock.holder(), None);
+        lower(old);
+    }
+    assert_eq!(lock.into_inner(), 8);
+}
+
+#[test]
+fn lock_at_dispatch_stays_at_dispatch() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(Vec::new());
+    let raised = DispatchGuard::<K>::raise();
+    lock.lock_at_dispatch(raised.token()).push(1);
+    assert_eq!(irql(), DISPATCH_LEVEL);
+    drop(raised);
+    assert_eq!(irql(), PASSIVE_LEVEL);
+    assert_eq!(*lock.lock(), [1]);
+}
+
+#[test]
+fn threads_at_both_irqls_exclude_each_other() {
+    let _m = machine();
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 5_000;
+    let lock = Arc::new(NdisSpinLock::new((0usize, 0usize)));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (lock, inside) = (lock.clone(), inside.clone());
+            thread::spawn(move || {
+                for i in 0..ROUNDS {
+                    let check = |pair: &mut (usize, usize)| {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        assert_eq!(pair.0, pair.1, "torn update");
+                        pair.0 += 1;
+                        std::hint::spin_loop();
+                        pair.1 += 1;
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    };
+                    if (t + i) % 2 == 0 {
+                        check(&mut lock.lock());
+                    } else {
+                        let raised = DispatchGuard::<K>::raise();
+                        check(&mut lock.lock_at_dispatch(raised.token()));
+                    }
+                    assert_eq!(irql(), PASSIVE_LEVEL);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("worker");
+    }
+    assert_eq!(*lock.lock(), (THREADS * ROUNDS, THREADS * ROUNDS));
+}
+
+#[test]
+fn a_panic_under_the_guard_releases_and_restores() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _guard = lock.lock();
+        panic!("a driver bug");
+    }));
+    assert!(result.is_err());
+    assert_eq!(irql(), PASSIVE_LEVEL);
+    assert_eq!(lock.holder(), None);
+    *lock.lock() += 1;
+}
+
+// ---- The checks -----------------------------------------------------------------------------
+
+#[test]
+fn lock_above_dispatch_stops_with_c4_42_and_takes_nothing() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        raise(HIGH_LEVEL);
+        let _guard = lock.lock();
+    });
+    assert_c4(
+        stop,
+        verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH,
+        HIGH_LEVEL,
+        address(&lock),
+    );
+    assert_eq!(lock.holder(), None);
+}
+
+#[test]
+fn lock_at_dispatch_checks_the_irql_instead_of_trusting_the_token() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    // A token obtained by lying about the IRQL: the acquire still reads it.
+    // SAFETY: deliberately false, to show that the lock does not rely on it.
+    let token = unsafe { AtDispatch::<K>::assume() };
+    let stop = expect_bug_check(|| drop(lock.lock_at_dispatch(&token)));
+    assert_c4(
+        stop,
+        verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH,
+        PASSIVE_LEVEL,
+        address(&lock),
+    );
+    let stop = expect_bug_check(|| {
+        raise(HIGH_LEVEL);
+        drop(lock.lock_at_dispatch(&token));
+    });
+    assert_c4(
+        stop,
+        verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH,
+        HIGH_LEVEL,
+        address(&lock),
+    );
+    assert_eq!(lock.holder(), None);
+}
+
+#[test]
+fn release_of_a_lock_nobody_holds_stops_with_0x10() {
+    let _m = machine();
+    let raw = RawNdisSpinLock::<K>::new();
+    let stop = expect_bug_check(|| {
+        raise(DISPATCH_LEVEL);
+        // SAFETY: nobody holds the lock: the misuse under test, which stops first.
+        unsafe { raw.dpr_release() };
+    });
+    assert_eq!(stop.code, bugcheck::SPIN_LOCK_NOT_OWNED);
+    assert_eq!(stop.params[..2], [raw.as_ptr() as usize, 0]);
+}
+
+#[test]
+fn release_on_another_processor_stops_and_leaves_the_lock_to_its_holder() {
+    let _m = machine_alone();
+    let raw = Arc::new(RawNdisSpinLock::<K>::new());
+    let held = Arc::new(Barrier::new(2));
+    let done = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let (raw, held, done) = (raw.clone(), held.clone(), done.clone());
+        thread::spawn(move || {
+            sim::run_on(1, || {
+                raw.acquire();
+                held.wait();
+                while !done.load(Ordering::SeqCst) {
+                    K::spin_hint();
+                }
+                // SAFETY: this thread acquired it above.
+                unsafe { raw.release() };
+            });
+        })
+    };
+    held.wait();
+    let stop = sim::run_on(2, || {
+        expect_bug_check(|| {
+            raise(DISPATCH_LEVEL);
+            // SAFETY: held by the other thread: the misuse under test, which stops first.
+            unsafe { raw.release() };
+        })
+    });
+    assert_eq!(
+        stop,
+        BugCheck {
+            code: bugcheck::NDIS_RWLOCK_VIOLATION,
+            params: [rw::RELEASE_ON_OTHER_PROCESSOR, 2, raw.as_ptr() as usize, 1],
+        }
+    );
+    assert_eq!(raw.holder(), Some(1), "the holder keeps the lock");
+    done.store(true, Ordering::SeqCst);
+    holder.join().expect("the holder releases normally");
+    assert_eq!(raw.holder(), None);
+}
+
+#[test]
+fn a_guard_dropped_after_the_irql_fell_stops_instead_of_releasing() {
+    let _m = machine();
+    let outer = RwLockEx::new(0u32).expect("pool");
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        let outer_guard = outer.write(); // raises from PASSIVE_LEVEL
+        let guard = lock.lock(); // raised from DISPATCH_LEVEL
+        drop(outer_guard); // out of order: back to PASSIVE_LEVEL
+        drop(guard);
+    });
+    assert_c4(
+        stop,
+        verifier::RELEASE_SPIN_LOCK_BAD_IRQL,
+        PASSIVE_LEVEL,
+        address(&lock),
+    );
+}
+
+#[test]
+fn a_guard_never_lowers_from_above_dispatch() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        let guard = lock.lock();
+        raise(HIGH_LEVEL);
+        drop(guard);
+    });
+    assert_c4(
+        stop,
+        verifier::RELEASE_SPIN_LOCK_BAD_IRQL,
+        HIGH_LEVEL,
+        address(&lock),
+    );
+}
+
+#[test]
+fn a_dpr_guard_below_dispatch_stops_with_c4_41() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        raise(DISPATCH_LEVEL);
+        // SAFETY: true when taken; the test then breaks it, as a careless driver would.
+        let token = unsafe { AtDispatch::<K>::assume() };
+        let guard = lock.lock_at_dispatch(&token);
+        lower(PASSIVE_LEVEL);
+        drop(guard);
+    });
+    assert_c4(
+        stop,
+        verifier::RELEASE_FROM_DPC_BELOW_DISPATCH,
+        PASSIVE_LEVEL,
+        address(&lock),
+    );
+}
+
+#[test]
+fn a_forgotten_guard_then_a_second_lock_by_its_processor_stops_with_0x0f() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        std::mem::forget(lock.lock());
+        let me = K::current_processor();
+        let second = expect_bug_check(|| drop(lock.lock()));
+        assert_eq!(
+            second,
+            BugCheck {
+                code: bugcheck::SPIN_LOCK_ALREADY_OWNED,
+                params: [address(&lock), me as usize, 0, 0],
+            }
+        );
+        // The forgotten acquisition still holds the lock; stop the "machine" to end the test.
+        K::bug_check(0xE2, [0; 4]);
+    });
+    assert_eq!(stop.code, 0xE2);
+}
+
+#[test]
+fn acquiring_again_on_the_holding_processor_stops_with_0x0f() {
+    let _m = machine();
+    let lock = NdisSpinLock::new(0);
+    let stop = expect_bug_check(|| {
+        let _first = lock.lock();
+        let _second = lock.lock();
+    });
+    assert_eq!(stop.code, bugcheck::SPIN_LOCK_ALREADY_OWNED);
+    assert_eq!(stop.params[0], address(&lock));
+}
