@@ -5,7 +5,7 @@
 #![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use ndis_rwlock::bugcheck::{self, rw, verifier};
@@ -17,35 +17,24 @@ use ndis_rwlock::sim::{self, BugCheck, expect_bug_check};
 use ndis_rwlock::spinlock::RawNdisSpinLock;
 use ndis_rwlock::{NdisSpinLock, RwLockEx};
 
+mod support;
+
+use support::{lower, raise};
+
 type K = DefaultKernel;
 
 const PROCESSORS: u32 = 4;
 
-/// Tests that hold processors at DISPATCH_LEVEL while waiting for each other run alone.
-static GATE: RwLock<()> = RwLock::new(());
-
-fn machine() -> RwLockReadGuard<'static, ()> {
-    assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
-    GATE.read().unwrap_or_else(PoisonError::into_inner)
+fn machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    support::machine(PROCESSORS)
 }
 
-fn machine_alone() -> RwLockWriteGuard<'static, ()> {
-    assert_eq!(sim::boot(PROCESSORS), PROCESSORS);
-    GATE.write().unwrap_or_else(PoisonError::into_inner)
+fn machine_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    support::machine_alone(PROCESSORS)
 }
 
 fn irql() -> Irql {
     K::current_irql()
-}
-
-fn raise(to: Irql) -> Irql {
-    // SAFETY: the tests only raise to a level at or above the current one.
-    unsafe { K::raise_irql(to) }
-}
-
-fn lower(to: Irql) {
-    // SAFETY: the tests lower on purpose; every check under test reads the IRQL itself.
-    unsafe { K::lower_irql(to) }
 }
 
 fn address<T>(lock: &NdisSpinLock<T>) -> usize {

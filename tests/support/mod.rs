@@ -227,3 +227,40 @@ pub fn announced(output: &Output, name: &str) -> usize {
     }
     .unwrap_or_else(|e| panic!("{value}: {e}"))
 }
+
+/// Tests of one binary that hold processors at `DISPATCH_LEVEL` while waiting for each other
+/// take this exclusively ([`machine_alone`]), so that two such tests never wait for each
+/// other's processors; the others share it ([`machine`]).
+static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Boots the simulated machine with `processors` (every test of a binary asks for the same
+/// count) and shares it with the other tests.
+pub fn machine(processors: u32) -> std::sync::RwLockReadGuard<'static, ()> {
+    assert_eq!(ndis_rwlock::sim::boot(processors), processors);
+    GATE.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// As [`machine`], alone.
+pub fn machine_alone(processors: u32) -> std::sync::RwLockWriteGuard<'static, ()> {
+    assert_eq!(ndis_rwlock::sim::boot(processors), processors);
+    GATE.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Raises the current thread to `to` on the simulated kernel.
+pub fn raise(to: ndis_rwlock::kernel::Irql) -> ndis_rwlock::kernel::Irql {
+    use ndis_rwlock::kernel::Kernel;
+    // SAFETY: the tests only raise to a level at or above the current one (a lower one is a
+    // bug check, not undefined behaviour, on the simulated kernel).
+    unsafe { ndis_rwlock::sim::Sim::raise_irql(to) }
+}
+
+/// Lowers the current thread to `to` on the simulated kernel, on purpose: the checks under
+/// test read the IRQL themselves.
+pub fn lower(to: ndis_rwlock::kernel::Irql) {
+    use ndis_rwlock::kernel::Kernel;
+    // SAFETY: a lower to a higher level is a bug check on the simulated kernel; what the
+    // thread holds is the test's business.
+    unsafe { ndis_rwlock::sim::Sim::lower_irql(to) }
+}
