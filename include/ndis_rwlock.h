@@ -155,12 +155,25 @@ typedef struct _NDIS_SPIN_LOCK {
 } NDIS_SPIN_LOCK, *PNDIS_SPIN_LOCK;
 #endif
 
+/* Each is skipped where a header included before this one made it a macro. */
+#ifndef NdisAllocateSpinLock
 VOID NDIS_RWLOCK_API NdisAllocateSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisFreeSpinLock
 VOID NDIS_RWLOCK_API NdisFreeSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisAcquireSpinLock
 VOID NDIS_RWLOCK_API NdisAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisReleaseSpinLock
 VOID NDIS_RWLOCK_API NdisReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisDprAcquireSpinLock
 VOID NDIS_RWLOCK_API NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisDprReleaseSpinLock
 VOID NDIS_RWLOCK_API NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
 
 /* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
 /* Opaque: allocated by NdisAllocateRWLock, only ever handled through a pointer. */
