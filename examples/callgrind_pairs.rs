@@ -17,11 +17,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ndis_rwlock::kernel::{AtDispatch, DispatchGuard};
-use ndis_rwlock::rwlock_ex::{
-    LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisAcquireRWLockRead, NdisAllocateRWLock,
-    NdisFreeRWLock, NdisReleaseRWLock, NdisRwLockEx,
+use ndis_rwlock::ffi::rwlock_ex::{
+    NdisAcquireRWLockRead, NdisAllocateRWLock, NdisFreeRWLock, NdisReleaseRWLock,
 };
+use ndis_rwlock::kernel::{AtDispatch, DispatchGuard};
+use ndis_rwlock::storage::ex::{LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, sim};
 
 /// `RwLockEx::read_at_dispatch`: the caller is already at `DISPATCH_LEVEL`.

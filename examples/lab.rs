@@ -27,8 +27,8 @@ use common::{
     ExAsymDispatch, ExAsymPassive, ExSymDispatch, ExSymPassive, LegacyDispatch, LegacyPassive,
     Lock, NoLock, ParkingLot, Push, RoundResult, Sharded, Spin, StdRwLock, median, round,
 };
-use ndis_rwlock::rwlock_ex::NdisRwLockEx;
 use ndis_rwlock::sim;
+use ndis_rwlock::storage::ex::NdisRwLockEx;
 
 /// One lock of the table, type-erased.
 struct Row {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Weakens each fence and ordering in turn and runs the loom models against each mutant: every
 # mutant must make at least one model fail, and the unmutated code must pass. Two sets:
-# - the reader/writer handshake (src/rwcore.rs), against the models of tests/loom.rs;
-# - the simulated push lock's word transitions (src/sim/pushlock.rs), against the wait/wake
+# - the reader/writer handshake (src/algorithm.rs), against the models of tests/loom.rs;
+# - the simulated push lock's word transitions (src/kernel/sim/pushlock.rs), against the wait/wake
 #   models of tests/loom_pushlock.rs.
 # Prints a table; exits non-zero if a mutant survives or the unmutated run fails.
 #

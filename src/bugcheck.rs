@@ -71,7 +71,7 @@ pub mod verifier {
     pub const PUSH_LOCK_RELEASE_APCS_ENABLED: usize = 0xEB;
 }
 
-/// Subcodes (parameter 1) of [`NDIS_RWLOCK_VIOLATION`](super::NDIS_RWLOCK_VIOLATION).
+/// Subcodes (parameter 1) of [`NDIS_RWLOCK_VIOLATION`].
 pub mod rw {
     /// A lock pointer is NULL (P2 the other pointer argument).
     pub const NULL_LOCK: usize = 0x01;
@@ -130,10 +130,11 @@ pub mod rw {
     /// Exclusive acquire of a push lock by a thread that holds it shared: a promotion, which
     /// waits for itself (P2 lock, P3 lock word, P4 the thread's shared acquisitions).
     pub const PUSH_LOCK_SHARED_TO_EXCLUSIVE: usize = 0x22;
-    /// Shared re-acquire of a push lock by a thread that holds it shared while other threads
-    /// wait for it: the new request queues behind a waiter that waits for this thread (P2 lock,
-    /// P3 lock word, P4 the thread's shared acquisitions).
-    pub const PUSH_LOCK_SHARED_REACQUIRE_WHILE_WAITING: usize = 0x23;
+    /// Shared re-acquire of a push lock by a thread that holds it shared. Windows deadlocks as
+    /// soon as an exclusive waiter queues between the two acquisitions (the new request waits
+    /// behind a waiter that waits for this thread), so the simulated kernel stops at once,
+    /// waiter or not (P2 lock, P3 lock word, P4 the thread's shared acquisitions).
+    pub const PUSH_LOCK_RECURSIVE_SHARED: usize = 0x23;
     /// Release of a push lock that the calling thread does not hold in that mode (P2 lock,
     /// P3 lock word, P4 the mode released: 1 exclusive, 2 shared).
     pub const PUSH_LOCK_RELEASE_NOT_HELD: usize = 0x24;
@@ -154,7 +155,7 @@ pub mod rw {
     /// (P2 IRQL, P3 lock).
     pub const PUSH_LOCK_RELEASE_ABOVE_APC: usize = 0x2A;
 
-    // Legacy NDIS 5 lock (`NDIS_RW_LOCK`, src/rwlock_legacy.rs): 0x30-0x3F.
+    // Legacy NDIS 5 lock (`NDIS_RW_LOCK`, src/storage/legacy): 0x30-0x3F.
 
     /// NdisReleaseReadWriteLock with the LockState of an NdisDprAcquireReadWriteLock
     /// (P2 the state: LockState | OldIrql << 16, P3 lock).
@@ -175,6 +176,20 @@ pub mod rw {
     /// allocated): readers might be inside unseen, so the machine stops; the write
     /// acquisition is undone first (P2 lock).
     pub const PROCESS_BARRIER_FAILED: usize = 0x40;
+
+    // The safe guard layer (`src/kernel/irql.rs`) and counts: 0x50-0x5F.
+
+    /// A safe guard is made on a processor whose IRQL was lowered below DISPATCH_LEVEL while
+    /// other guards of the crate held it there (by C or unsafe code): those guards may have
+    /// been preempted while holding per-processor state (P2 the IRQL found, P3 processor,
+    /// P4 the processor's guard word).
+    pub const IRQL_LOWERED_UNDER_GUARD: usize = 0x50;
+    /// More live guards on one processor than its guard word can count: guards leaked in a
+    /// loop (P2 processor, P3 guard word, P4 lock).
+    pub const GUARD_COUNT_OVERFLOW: usize = 0x51;
+    /// A processor's reader count of a lock, or a write recursion depth, would wrap: read
+    /// guards leaked in a loop, or C code that never releases (P2 lock, P3 processor).
+    pub const COUNT_OVERFLOW: usize = 0x52;
 }
 
 /// The name Windows prints for a bug-check code.

@@ -8,7 +8,7 @@
 //! reports through a [`Log`] so that the driver can `DbgPrint` and the host can print.
 
 use crate::kernel::{APC_LEVEL, DISPATCH_LEVEL, DispatchGuard, Irql, Kernel, PASSIVE_LEVEL};
-use crate::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
+use crate::storage::ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use crate::{AllocError, RwLockEx};
 
 /// `STATUS_DATA_ERROR`: a check found the lock or its data in a wrong state.
@@ -122,14 +122,14 @@ fn irql_round_trip<K: Kernel>(raw: *mut NdisRwLockEx<K>, start: Irql) -> Result<
                 let mut state = LockStateEx::default();
                 if write {
                     // SAFETY: a live lock and a valid state, released just below.
-                    unsafe { rwlock_ex::acquire_write::<K>(raw, &mut state, flags) };
+                    unsafe { ex::acquire_write::<K>(raw, &mut state, flags) };
                 } else {
                     // SAFETY: as above.
-                    unsafe { rwlock_ex::acquire_read::<K>(raw, &mut state, flags) };
+                    unsafe { ex::acquire_read::<K>(raw, &mut state, flags) };
                 }
                 let held = K::current_irql();
                 // SAFETY: the acquisition above.
-                unsafe { rwlock_ex::release::<K>(raw, &mut state) };
+                unsafe { ex::release::<K>(raw, &mut state) };
                 expect(
                     "an acquire runs at DISPATCH_LEVEL",
                     u64::from(held),
@@ -156,29 +156,29 @@ fn recursion<K: Kernel>(raw: *mut NdisRwLockEx<K>) -> Result<u32, Failure> {
     let [a, b, c, d] = &mut states;
     // SAFETY: a live lock; each acquisition is released below, in reverse order.
     unsafe {
-        rwlock_ex::acquire_write::<K>(raw, a, 0);
+        ex::acquire_write::<K>(raw, a, 0);
     }
     // SAFETY: as above, at DISPATCH_LEVEL now.
     unsafe {
-        rwlock_ex::acquire_write::<K>(raw, b, NDIS_RWL_AT_DISPATCH_LEVEL);
+        ex::acquire_write::<K>(raw, b, NDIS_RWL_AT_DISPATCH_LEVEL);
     }
     // SAFETY: as above.
     unsafe {
-        rwlock_ex::acquire_read::<K>(raw, c, NDIS_RWL_AT_DISPATCH_LEVEL);
+        ex::acquire_read::<K>(raw, c, NDIS_RWL_AT_DISPATCH_LEVEL);
     }
     // SAFETY: as above.
     unsafe {
-        rwlock_ex::acquire_read::<K>(raw, d, NDIS_RWL_AT_DISPATCH_LEVEL);
+        ex::acquire_read::<K>(raw, d, NDIS_RWL_AT_DISPATCH_LEVEL);
     }
     let inside = lock.diagnostics();
     // SAFETY: releases in reverse order.
-    unsafe { rwlock_ex::release::<K>(raw, d) };
+    unsafe { ex::release::<K>(raw, d) };
     // SAFETY: as above.
-    unsafe { rwlock_ex::release::<K>(raw, c) };
+    unsafe { ex::release::<K>(raw, c) };
     // SAFETY: as above.
-    unsafe { rwlock_ex::release::<K>(raw, b) };
+    unsafe { ex::release::<K>(raw, b) };
     // SAFETY: as above.
-    unsafe { rwlock_ex::release::<K>(raw, a) };
+    unsafe { ex::release::<K>(raw, a) };
     let after = lock.diagnostics();
     expect("two reads inside two writes", inside.readers, 2)?;
     expect("write depth 2", u64::from(inside.write_depth), 2)?;
@@ -203,9 +203,9 @@ fn state_bytes<K: Kernel>(raw: *mut NdisRwLockEx<K>) -> Result<u32, Failure> {
     // An odd offset: LOCK_STATE_EX has alignment 1.
     let state = bytes.as_mut_ptr().wrapping_add(3).cast::<LockStateEx>();
     // SAFETY: `state` points to three writable bytes inside `bytes`; released just below.
-    unsafe { rwlock_ex::acquire_read::<K>(raw, state, 0) };
+    unsafe { ex::acquire_read::<K>(raw, state, 0) };
     // SAFETY: the acquisition above.
-    unsafe { rwlock_ex::release::<K>(raw, state) };
+    unsafe { ex::release::<K>(raw, state) };
     let untouched = bytes[..3].iter().chain(&bytes[6..]).all(|&b| b == CANARY);
     expect(
         "LOCK_STATE_EX writes only its 3 bytes",

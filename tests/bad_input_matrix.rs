@@ -15,10 +15,10 @@ use ndis_rwlock::bugcheck::{
     verifier,
 };
 use ndis_rwlock::kernel::{DISPATCH_LEVEL, DispatchGuard, ExPushLock, HIGH_LEVEL, Kernel};
-use ndis_rwlock::pushrw::{self, PushRwLockState};
-use ndis_rwlock::rwlock_ex::{self, LockStateEx, NdisRwLockEx};
-use ndis_rwlock::rwlock_legacy::{self, LockState, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim, expect_bug_check};
+use ndis_rwlock::storage::ex::{self as rwlock_ex, LockStateEx, NdisRwLockEx};
+use ndis_rwlock::storage::legacy::{self as rwlock_legacy, LockState, NdisRwLock};
+use ndis_rwlock::storage::pushrw::{self, PushRwLockState};
 
 const COLUMNS: [&str; 7] = [
     "NULL lock",

@@ -155,12 +155,18 @@ fn push_sequences_match_the_model_and_the_documented_stops() {
         (
             vec![
                 read(0, 0),
-                read(0, 1),
-                Release { lock: 0, slot: 1 },
+                read(1, 1),
+                Release { lock: 1, slot: 1 },
                 Release { lock: 0, slot: 0 },
                 Free { lock: 0 },
             ],
             None,
+        ),
+        (
+            // Nested shared acquisition on one thread, with no waiter in between: a stop all
+            // the same (Windows deadlocks as soon as a writer queues between the two).
+            vec![read(0, 0), read(0, 1)],
+            Some((1, (NDRL, rw::PUSH_LOCK_RECURSIVE_SHARED))),
         ),
         (
             vec![
@@ -302,15 +308,10 @@ fn push_sequences_match_the_model_and_the_documented_stops() {
                     exclusive: false,
                     flags: 0,
                 },
-                RawAcquire {
-                    exclusive: false,
-                    flags: 0,
-                },
-                RawRelease { exclusive: false },
                 RawRelease { exclusive: false },
                 RawRelease { exclusive: false },
             ],
-            Some((5, (NDRL, rw::PUSH_LOCK_RELEASE_NOT_HELD))),
+            Some((3, (NDRL, rw::PUSH_LOCK_RELEASE_NOT_HELD))),
         ),
         (
             vec![
@@ -331,7 +332,6 @@ fn push_sequences_match_the_model_and_the_documented_stops() {
         // Held at the end: unwound by the harness, which must succeed.
         (
             vec![
-                read(0, 0),
                 read(0, 0),
                 EnterRegion,
                 RawAcquire {
@@ -366,7 +366,7 @@ fn legacy_sequences_match_the_model_and_the_documented_stops() {
     let ndrl = |subcode, p4| Some((NDRL, subcode, p4));
     type Case = (Vec<legacy::Op>, Option<(usize, legacy::Stop)>);
     for processor in fuzz_model::legacy_processors() {
-        let slotless = processor >= ndis_rwlock::rwlock_legacy::MAXIMUM_PROCESSORS;
+        let slotless = processor >= ndis_rwlock::storage::legacy::MAXIMUM_PROCESSORS;
         let cases: Vec<Case> = vec![
             (
                 vec![

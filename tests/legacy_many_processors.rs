@@ -14,8 +14,10 @@ use legacy_common::*;
 use ndis_rwlock::LegacyRwLock;
 use ndis_rwlock::bugcheck::rw;
 use ndis_rwlock::kernel::{DISPATCH_LEVEL, DispatchGuard, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_legacy::{self, LockState, MAXIMUM_PROCESSORS, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::legacy::{
+    self as rwlock_legacy, LockState, MAXIMUM_PROCESSORS, NdisRwLock,
+};
 
 const PROCESSORS: u32 = 80;
 

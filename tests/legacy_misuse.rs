@@ -11,8 +11,10 @@ use legacy_common::*;
 use ndis_rwlock::LegacyRwLock;
 use ndis_rwlock::bugcheck::{DPC_WATCHDOG_VIOLATION, rw};
 use ndis_rwlock::kernel::{APC_LEVEL, DISPATCH_LEVEL, DispatchGuard, HIGH_LEVEL, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_legacy::{self, LockState, NDIS_RW_LOCK_SIZE, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::legacy::{
+    self as rwlock_legacy, LockState, NDIS_RW_LOCK_SIZE, NdisRwLock,
+};
 
 const PROCESSORS: u32 = 8;
 

@@ -9,13 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 
 use legacy_common::*;
-use ndis_rwlock::kernel::{APC_LEVEL, DISPATCH_LEVEL, DispatchGuard, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_legacy::{
-    self, LockState, MAXIMUM_PROCESSORS, NDIS_RW_LOCK_SIZE, NdisAcquireReadWriteLock,
-    NdisDprAcquireReadWriteLock, NdisDprReleaseReadWriteLock, NdisInitializeReadWriteLock,
-    NdisReleaseReadWriteLock, NdisRwLock,
+use ndis_rwlock::ffi::legacy::{
+    NdisAcquireReadWriteLock, NdisDprAcquireReadWriteLock, NdisDprReleaseReadWriteLock,
+    NdisInitializeReadWriteLock, NdisReleaseReadWriteLock,
 };
+use ndis_rwlock::kernel::{APC_LEVEL, DISPATCH_LEVEL, DispatchGuard, PASSIVE_LEVEL};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::legacy::{
+    self as rwlock_legacy, LockState, MAXIMUM_PROCESSORS, NDIS_RW_LOCK_SIZE, NdisRwLock,
+};
 use ndis_rwlock::{LegacyRwLock, kernel::Kernel};
 
 const PROCESSORS: u32 = 8;

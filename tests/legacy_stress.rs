@@ -11,8 +11,8 @@ use std::thread;
 use legacy_common::*;
 use ndis_rwlock::LegacyRwLock;
 use ndis_rwlock::kernel::{DispatchGuard, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_legacy::LockState;
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::legacy::LockState;
 
 const PROCESSORS: u32 = 8;
 const THREADS: u32 = 12;

@@ -1,4 +1,4 @@
-//! loom models of the reader/writer handshake of `src/rwcore.rs`, through the crate's real
+//! loom models of the reader/writer handshake of `src/algorithm.rs`, through the crate's real
 //! `RwLockEx` and `NDIS_RW_LOCK_EX` code, on `kernel::loom::LoomKernel` (each model thread is
 //! one processor).
 //!
@@ -17,7 +17,9 @@ use loom::thread;
 use ndis_rwlock::RwLockEx;
 use ndis_rwlock::kernel::loom::LoomKernel;
 use ndis_rwlock::kernel::{DISPATCH_LEVEL, DispatchGuard, Kernel, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
+use ndis_rwlock::storage::ex::{
+    self as rwlock_ex, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx,
+};
 
 /// Two words that every writer bumps together and every reader checks.
 struct Pair(UnsafeCell<(u32, u32)>);

@@ -6,7 +6,7 @@
 //! the lock writes is checked against the push-lock invariants.
 //!
 //! `scripts/loom-mutations.sh` weakens each acquire and release ordering of the word in turn
-//! (`--cfg ndis_rwlock_mutation="push_..."`, src/sim/pushlock.rs) and checks that one of these
+//! (`--cfg ndis_rwlock_mutation="push_..."`, src/kernel/sim/pushlock.rs) and checks that one of these
 //! models fails for every mutant.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_pushlock`

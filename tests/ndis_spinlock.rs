@@ -14,7 +14,7 @@ use ndis_rwlock::kernel::{
     PASSIVE_LEVEL,
 };
 use ndis_rwlock::sim::{self, BugCheck, expect_bug_check};
-use ndis_rwlock::spinlock::RawNdisSpinLock;
+use ndis_rwlock::storage::spinlock::RawNdisSpinLock;
 use ndis_rwlock::{NdisSpinLock, RwLockEx};
 
 mod support;
@@ -149,19 +149,38 @@ fn a_panic_under_the_guard_releases_and_restores() {
 
 // ---- The checks -----------------------------------------------------------------------------
 
+fn assert_ndrl(stop: BugCheck, params: [usize; 4]) {
+    assert_eq!(
+        stop,
+        BugCheck {
+            code: bugcheck::NDIS_RWLOCK_VIOLATION,
+            params,
+        }
+    );
+}
+
+/// A lock a caught stop left held: dropping it would stop the machine (0x0A), as it should.
+fn abandon<T>(lock: NdisSpinLock<T>) {
+    assert!(lock.holder().is_some());
+    std::mem::forget(lock);
+}
+
 #[test]
-fn lock_above_dispatch_stops_with_c4_42_and_takes_nothing() {
+fn lock_above_dispatch_stops_and_takes_nothing() {
     let _m = machine();
     let lock = NdisSpinLock::new(0);
     let stop = expect_bug_check(|| {
         raise(HIGH_LEVEL);
         let _guard = lock.lock();
     });
-    assert_c4(
+    assert_ndrl(
         stop,
-        verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH,
-        HIGH_LEVEL,
-        address(&lock),
+        [
+            rw::ACQUIRE_ABOVE_DISPATCH,
+            usize::from(HIGH_LEVEL),
+            address(&lock),
+            0,
+        ],
     );
     assert_eq!(lock.holder(), None);
 }
@@ -174,23 +193,49 @@ fn lock_at_dispatch_checks_the_irql_instead_of_trusting_the_token() {
     // SAFETY: deliberately false, to show that the lock does not rely on it.
     let token = unsafe { AtDispatch::<K>::assume() };
     let stop = expect_bug_check(|| drop(lock.lock_at_dispatch(&token)));
-    assert_c4(
+    assert_ndrl(
         stop,
-        verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH,
-        PASSIVE_LEVEL,
-        address(&lock),
+        [rw::AT_DISPATCH_FLAG_BELOW_DISPATCH, 0, address(&lock), 0],
     );
     let stop = expect_bug_check(|| {
         raise(HIGH_LEVEL);
         drop(lock.lock_at_dispatch(&token));
     });
+    assert_ndrl(
+        stop,
+        [
+            rw::ACQUIRE_ABOVE_DISPATCH,
+            usize::from(HIGH_LEVEL),
+            address(&lock),
+            0,
+        ],
+    );
+    assert_eq!(lock.holder(), None);
+}
+
+#[test]
+fn the_raw_lock_checks_the_irql_of_acquires_with_the_verifier_codes() {
+    let _m = machine();
+    let raw = RawNdisSpinLock::<K>::new();
+    let at = raw.as_ptr() as usize;
+    let stop = expect_bug_check(|| {
+        raise(HIGH_LEVEL);
+        raw.acquire();
+    });
     assert_c4(
         stop,
         verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH,
         HIGH_LEVEL,
-        address(&lock),
+        at,
     );
-    assert_eq!(lock.holder(), None);
+    let stop = expect_bug_check(|| raw.dpr_acquire());
+    assert_c4(
+        stop,
+        verifier::ACQUIRE_AT_DPC_BELOW_DISPATCH,
+        PASSIVE_LEVEL,
+        at,
+    );
+    assert_eq!(raw.holder(), None);
 }
 
 #[test]
@@ -204,6 +249,42 @@ fn release_of_a_lock_nobody_holds_stops_with_0x10() {
     });
     assert_eq!(stop.code, bugcheck::SPIN_LOCK_NOT_OWNED);
     assert_eq!(stop.params[..2], [raw.as_ptr() as usize, 0]);
+}
+
+#[test]
+fn the_raw_release_checks_the_irql_before_it_releases() {
+    let _m = machine();
+    let raw = RawNdisSpinLock::<K>::new();
+    let at = raw.as_ptr() as usize;
+    let stop = expect_bug_check(|| {
+        raw.acquire();
+        lower(PASSIVE_LEVEL);
+        // SAFETY: acquired above; the IRQL is wrong on purpose, which stops first.
+        unsafe { raw.release() };
+    });
+    assert_c4(
+        stop,
+        verifier::RELEASE_SPIN_LOCK_BAD_IRQL,
+        PASSIVE_LEVEL,
+        at,
+    );
+    assert_eq!(
+        raw.holder(),
+        Some(K::current_processor()),
+        "nothing was released"
+    );
+    let raw = RawNdisSpinLock::<K>::new();
+    let at = raw.as_ptr() as usize;
+    let stop = expect_bug_check(|| {
+        // SAFETY: nobody holds it; the IRQL check comes first.
+        unsafe { raw.dpr_release() };
+    });
+    assert_c4(
+        stop,
+        verifier::RELEASE_FROM_DPC_BELOW_DISPATCH,
+        PASSIVE_LEVEL,
+        at,
+    );
 }
 
 #[test]
@@ -234,12 +315,9 @@ fn release_on_another_processor_stops_and_leaves_the_lock_to_its_holder() {
             unsafe { raw.release() };
         })
     });
-    assert_eq!(
+    assert_ndrl(
         stop,
-        BugCheck {
-            code: bugcheck::NDIS_RWLOCK_VIOLATION,
-            params: [rw::RELEASE_ON_OTHER_PROCESSOR, 2, raw.as_ptr() as usize, 1],
-        }
+        [rw::RELEASE_ON_OTHER_PROCESSOR, 2, raw.as_ptr() as usize, 1],
     );
     assert_eq!(raw.holder(), Some(1), "the holder keeps the lock");
     done.store(true, Ordering::SeqCst);
@@ -248,22 +326,32 @@ fn release_on_another_processor_stops_and_leaves_the_lock_to_its_holder() {
 }
 
 #[test]
-fn a_guard_dropped_after_the_irql_fell_stops_instead_of_releasing() {
+fn guards_of_different_locks_drop_in_any_order() {
     let _m = machine();
     let outer = RwLockEx::new(0u32).expect("pool");
     let lock = NdisSpinLock::new(0);
-    let stop = expect_bug_check(|| {
-        let outer_guard = outer.write(); // raises from PASSIVE_LEVEL
-        let guard = lock.lock(); // raised from DISPATCH_LEVEL
-        drop(outer_guard); // out of order: back to PASSIVE_LEVEL
-        drop(guard);
-    });
-    assert_c4(
-        stop,
-        verifier::RELEASE_SPIN_LOCK_BAD_IRQL,
-        PASSIVE_LEVEL,
-        address(&lock),
+    let raised = DispatchGuard::<K>::raise();
+    let outer_guard = outer.write();
+    let mut guard = lock.lock();
+    let mut at_dispatch = NdisSpinLock::new(0);
+    let dpr = at_dispatch.lock_at_dispatch(raised.token());
+    drop(outer_guard);
+    drop(dpr);
+    drop(raised);
+    assert_eq!(
+        irql(),
+        DISPATCH_LEVEL,
+        "a guard still lives: the processor stays raised"
     );
+    *guard += 1;
+    drop(guard);
+    assert_eq!(
+        irql(),
+        PASSIVE_LEVEL,
+        "the last guard lowers, to where the first came from"
+    );
+    assert_eq!(*lock.lock(), 1);
+    assert_eq!(*at_dispatch.get_mut(), 0);
 }
 
 #[test]
@@ -275,32 +363,29 @@ fn a_guard_never_lowers_from_above_dispatch() {
         raise(HIGH_LEVEL);
         drop(guard);
     });
-    assert_c4(
+    assert_ndrl(
         stop,
-        verifier::RELEASE_SPIN_LOCK_BAD_IRQL,
-        HIGH_LEVEL,
-        address(&lock),
+        [
+            rw::RELEASE_NOT_AT_DISPATCH,
+            usize::from(HIGH_LEVEL),
+            address(&lock),
+            0,
+        ],
     );
+    abandon(lock);
 }
 
 #[test]
-fn a_dpr_guard_below_dispatch_stops_with_c4_41() {
+fn a_guard_whose_irql_was_lowered_under_it_stops_instead_of_releasing() {
     let _m = machine();
     let lock = NdisSpinLock::new(0);
     let stop = expect_bug_check(|| {
-        raise(DISPATCH_LEVEL);
-        // SAFETY: true when taken; the test then breaks it, as a careless driver would.
-        let token = unsafe { AtDispatch::<K>::assume() };
-        let guard = lock.lock_at_dispatch(&token);
-        lower(PASSIVE_LEVEL);
+        let guard = lock.lock();
+        lower(PASSIVE_LEVEL); // what only C or unsafe code can do
         drop(guard);
     });
-    assert_c4(
-        stop,
-        verifier::RELEASE_FROM_DPC_BELOW_DISPATCH,
-        PASSIVE_LEVEL,
-        address(&lock),
-    );
+    assert_ndrl(stop, [rw::RELEASE_NOT_AT_DISPATCH, 0, address(&lock), 0]);
+    abandon(lock);
 }
 
 #[test]
@@ -310,28 +395,24 @@ fn a_forgotten_guard_then_a_second_lock_by_its_processor_stops_with_0x0f() {
     let stop = expect_bug_check(|| {
         std::mem::forget(lock.lock());
         let me = K::current_processor();
-        let second = expect_bug_check(|| drop(lock.lock()));
-        assert_eq!(
-            second,
-            BugCheck {
-                code: bugcheck::SPIN_LOCK_ALREADY_OWNED,
-                params: [address(&lock), me as usize, 0, 0],
-            }
-        );
-        // The forgotten acquisition still holds the lock; stop the "machine" to end the test.
-        K::bug_check(0xE2, [0; 4]);
-    });
-    assert_eq!(stop.code, 0xE2);
-}
-
-#[test]
-fn acquiring_again_on_the_holding_processor_stops_with_0x0f() {
-    let _m = machine();
-    let lock = NdisSpinLock::new(0);
-    let stop = expect_bug_check(|| {
-        let _first = lock.lock();
         let _second = lock.lock();
+        unreachable!("processor {me} acquired its own lock again");
     });
     assert_eq!(stop.code, bugcheck::SPIN_LOCK_ALREADY_OWNED);
     assert_eq!(stop.params[0], address(&lock));
+    abandon(lock);
+}
+
+#[test]
+fn dropping_a_held_lock_stops_with_0x0a() {
+    let _m = machine();
+    let stop = expect_bug_check(|| {
+        let lock = Box::new(NdisSpinLock::new(0)); // on the heap: its address stays
+        std::mem::forget(lock.lock());
+        let (at, me) = (address(&lock), K::current_processor());
+        let stop = expect_bug_check(move || drop(lock));
+        assert_ndrl(stop, [rw::FREE_HELD_LOCK, at, 0, me as usize + 1]);
+        K::bug_check(0xE2, [0; 4]); // the forgotten guard's processor is still raised
+    });
+    assert_eq!(stop.code, 0xE2);
 }

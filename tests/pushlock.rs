@@ -419,20 +419,18 @@ fn at_apc_level_no_critical_region_is_needed() {
 }
 
 #[test]
-fn shared_reacquire_without_waiters_is_allowed() {
+fn nested_shared_acquire_stops_even_without_waiters() {
     boot();
     let lock = ExPushLock::new();
     Sim::enter_critical_region();
     Sim::acquire_push_lock_shared(&lock, F);
-    Sim::acquire_push_lock_shared(&lock, F);
-    assert_eq!(shared_count(pushlock::word(&lock)), 2);
-    // SAFETY: held shared twice by this thread, in its critical region.
-    unsafe { Sim::release_push_lock_shared(&lock, F) };
-    // SAFETY: as above, once more.
-    unsafe { Sim::release_push_lock_shared(&lock, F) };
-    // SAFETY: leaves the region entered above.
-    unsafe { Sim::leave_critical_region() };
-    assert_eq!(pushlock::word(&lock), 0);
+    // No writer waits, so the second acquire would get in; on Windows it deadlocks as soon as
+    // one queues between the two, so the simulated kernel stops at once.
+    let stop = catch_bug_check(|| Sim::acquire_push_lock_shared(&lock, F))
+        .expect_err("a nested shared acquire returned");
+    assert_rw(stop, rw::PUSH_LOCK_RECURSIVE_SHARED, &lock);
+    assert_eq!(stop.params[3], 1);
+    assert_eq!(shared_count(pushlock::word(&lock)), 1);
 }
 
 #[test]
@@ -718,7 +716,7 @@ fn shared_reacquire_behind_a_waiting_writer_stops_instead_of_hanging() {
     go_tx.send(()).unwrap();
     let stop = recv(&rx, "the shared re-acquire hung instead of bug-checking")
         .expect_err("the shared re-acquire returned");
-    assert_rw(stop, rw::PUSH_LOCK_SHARED_REACQUIRE_WHILE_WAITING, lock);
+    assert_rw(stop, rw::PUSH_LOCK_RECURSIVE_SHARED, lock);
     assert_eq!(stop.params[2] & (LOCKED | WAITING), LOCKED | WAITING);
     assert_eq!(stop.params[3], 1);
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use ndis_rwlock::bugcheck::{self, rw, verifier};
 use ndis_rwlock::kernel::{APC_LEVEL, DISPATCH_LEVEL, DispatchGuard, ExPushLock, Kernel};
-use ndis_rwlock::pushrw::{self, PushRwLock, PushRwLockState, STATE_NONE, STATE_READ, STATE_WRITE};
 use ndis_rwlock::sim::pushlock::{self, LOCKED, parked_threads, shared_count};
 use ndis_rwlock::sim::{self, BugCheck, Sim, catch_bug_check};
+use ndis_rwlock::storage::pushrw::{
+    self, PushRwLock, PushRwLockState, STATE_NONE, STATE_READ, STATE_WRITE,
+};
 
 const STUCK: Duration = Duration::from_secs(120);
 
@@ -107,12 +109,21 @@ fn acquire_records_the_state_and_release_clears_it() {
     assert_eq!(sim::critical_region_depth(), 0);
     assert_eq!(word(lock), 0);
 
-    let (mut a, mut b) = (PushRwLockState::default(), PushRwLockState::default());
+    let mut a = PushRwLockState::default();
     read(lock, &mut a);
-    read(lock, &mut b);
-    assert_eq!((a.mode, b.mode), (STATE_READ, STATE_READ));
-    assert_eq!(shared_count(word(lock)), 2);
-    release(lock, &mut b);
+    assert_eq!(a.mode, STATE_READ);
+    // A second reader, on another thread (a thread must not hold the lock shared twice).
+    let shared = lock as usize;
+    std::thread::spawn(move || {
+        let lock = shared as *mut PushRwLock;
+        let mut b = PushRwLockState::default();
+        read(lock, &mut b);
+        assert_eq!(b.mode, STATE_READ);
+        assert_eq!(shared_count(word(lock)), 2);
+        release(lock, &mut b);
+    })
+    .join()
+    .unwrap();
     release(lock, &mut a);
     assert_eq!(word(lock), 0);
     assert_eq!(sim::critical_region_depth(), 0);
@@ -136,23 +147,23 @@ fn works_at_apc_level() {
 #[test]
 fn the_c_exports_run_the_same_lock() {
     boot();
-    let lock = pushrw::NdisRwlAllocatePushLock(ptr::null_mut());
+    let lock = ndis_rwlock::ffi::pushrw::NdisRwlAllocatePushLock(ptr::null_mut());
     assert!(!lock.is_null());
     let mut state = PushRwLockState::default();
     // SAFETY: a live lock and a state on this stack, used as the header documents.
     unsafe {
-        pushrw::NdisRwlAcquirePushLockWrite(lock, &mut state, 0);
+        ndis_rwlock::ffi::pushrw::NdisRwlAcquirePushLockWrite(lock, &mut state, 0);
     }
     assert_eq!(state.mode, STATE_WRITE);
     // SAFETY: releases the acquisition just made.
-    unsafe { pushrw::NdisRwlReleasePushLock(lock, &mut state) };
+    unsafe { ndis_rwlock::ffi::pushrw::NdisRwlReleasePushLock(lock, &mut state) };
     // SAFETY: as above, shared this time.
-    unsafe { pushrw::NdisRwlAcquirePushLockRead(lock, &mut state, 0) };
+    unsafe { ndis_rwlock::ffi::pushrw::NdisRwlAcquirePushLockRead(lock, &mut state, 0) };
     assert_eq!(state.mode, STATE_READ);
     // SAFETY: releases the acquisition just made.
-    unsafe { pushrw::NdisRwlReleasePushLock(lock, &mut state) };
+    unsafe { ndis_rwlock::ffi::pushrw::NdisRwlReleasePushLock(lock, &mut state) };
     // SAFETY: allocated above, unused from now on.
-    unsafe { pushrw::NdisRwlFreePushLock(lock) };
+    unsafe { ndis_rwlock::ffi::pushrw::NdisRwlFreePushLock(lock) };
 }
 
 #[test]

@@ -7,10 +7,9 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
+use ndis_rwlock::ffi::rwlock_ex::{NdisAcquireRWLockRead, NdisReleaseRWLock};
 use ndis_rwlock::kernel::DispatchGuard;
-use ndis_rwlock::rwlock_ex::{
-    LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisAcquireRWLockRead, NdisReleaseRWLock,
-};
+use ndis_rwlock::storage::ex::{LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL};
 use ndis_rwlock::{RwLockEx, sim};
 
 const PROCESSORS: u32 = 8;
@@ -168,12 +167,12 @@ fn the_c_allocation_and_new_are_symmetric() {
     boot();
     let lock: RwLockEx<u32> = RwLockEx::new(0).expect("pool");
     assert!(!lock.is_asymmetric());
-    let raw = ndis_rwlock::rwlock_ex::NdisAllocateRWLock(std::ptr::null_mut());
+    let raw = ndis_rwlock::ffi::rwlock_ex::NdisAllocateRWLock(std::ptr::null_mut());
     assert!(!raw.is_null());
     // SAFETY: just allocated, not shared.
     assert!(!unsafe { &*raw }.is_asymmetric());
     // SAFETY: allocated above, not held, not used afterwards.
-    unsafe { ndis_rwlock::rwlock_ex::NdisFreeRWLock(raw) };
+    unsafe { ndis_rwlock::ffi::rwlock_ex::NdisFreeRWLock(raw) };
 }
 
 #[test]

@@ -18,8 +18,10 @@ use ndis_rwlock::kernel::{
     APC_LEVEL, DISPATCH_LEVEL, DefaultKernel, DispatchGuard, HIGH_LEVEL, Irql, Kernel,
     PASSIVE_LEVEL,
 };
-use ndis_rwlock::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use ndis_rwlock::sim::{self, BugCheck, catch_bug_check, expect_bug_check};
+use ndis_rwlock::storage::ex::{
+    self as rwlock_ex, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx,
+};
 use ndis_rwlock::{Diagnostics, RwLockEx};
 
 type K = DefaultKernel;

@@ -8,14 +8,17 @@ use std::sync::mpsc;
 use std::sync::{Barrier, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 
+use ndis_rwlock::ffi::rwlock_ex::{
+    NdisAcquireRWLockRead, NdisAcquireRWLockWrite, NdisAllocateRWLock, NdisFreeRWLock,
+    NdisReleaseRWLock,
+};
 use ndis_rwlock::kernel::{
     APC_LEVEL, DISPATCH_LEVEL, DefaultKernel, DispatchGuard, Irql, Kernel, PASSIVE_LEVEL,
 };
-use ndis_rwlock::rwlock_ex::{
-    LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisAcquireRWLockRead, NdisAcquireRWLockWrite,
-    NdisAllocateRWLock, NdisFreeRWLock, NdisReleaseRWLock, NdisRwLockEx, RWLOCK_EX_TAG,
-};
 use ndis_rwlock::sim;
+use ndis_rwlock::storage::ex::{
+    LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx, RWLOCK_EX_TAG,
+};
 use ndis_rwlock::{AllocError, Diagnostics, RwLockEx};
 
 type K = DefaultKernel;

@@ -12,12 +12,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use ndis_rwlock::RwLockEx;
-use ndis_rwlock::kernel::{DISPATCH_LEVEL, DefaultKernel, DispatchGuard, Kernel, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_ex::{
-    LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisAcquireRWLockRead, NdisAcquireRWLockWrite,
-    NdisAllocateRWLock, NdisFreeRWLock, NdisReleaseRWLock, NdisRwLockEx,
+use ndis_rwlock::ffi::rwlock_ex::{
+    NdisAcquireRWLockRead, NdisAcquireRWLockWrite, NdisAllocateRWLock, NdisFreeRWLock,
+    NdisReleaseRWLock,
 };
+use ndis_rwlock::kernel::{DISPATCH_LEVEL, DefaultKernel, DispatchGuard, Kernel, PASSIVE_LEVEL};
 use ndis_rwlock::sim;
+use ndis_rwlock::storage::ex::{LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 
 type K = DefaultKernel;
 

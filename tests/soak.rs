@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ndis_rwlock::kernel::{DispatchGuard, Kernel, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_ex::{self, LockStateEx, NdisRwLockEx, RWLOCK_EX_TAG};
-use ndis_rwlock::rwlock_legacy::{self, LockState, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim, pool};
-use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx, pushrw};
+use ndis_rwlock::storage::ex::{self as rwlock_ex, LockStateEx, NdisRwLockEx, RWLOCK_EX_TAG};
+use ndis_rwlock::storage::legacy::{self as rwlock_legacy, LockState, NdisRwLock};
+use ndis_rwlock::storage::pushrw;
+use ndis_rwlock::{CriticalRegion, LegacyRwLock, PushLock, RwLockEx};
 
 const PROCESSORS: u32 = 8;
 const WORDS: usize = 4;

@@ -6,7 +6,7 @@
  * The routines that the crate itself implements and exports (IRQL, KSPIN_LOCK, pool, critical
  * regions, push locks, KeBugCheckEx, the NDIS locks) are declared once, in ../ndis_rwlock.h,
  * which this header includes; everything here is either inline or implemented by the
- * simulated kernel (src/sim/). README.md ("Using it from C") lists what is provided.
+ * simulated kernel (src/kernel/sim/). README.md ("Using it from C") lists what is provided.
  */
 #ifndef _WDMDDK_
 #define _WDMDDK_

@@ -22,6 +22,7 @@ struct ThreadState {
     irql: Cell<Irql>,
     processor: Cell<u32>,
     apc_disable: Cell<u32>,
+    guard: Cell<usize>,
 }
 
 loom::thread_local! {
@@ -29,6 +30,7 @@ loom::thread_local! {
         irql: Cell::new(PASSIVE_LEVEL),
         processor: Cell::new(0),
         apc_disable: Cell::new(0),
+        guard: Cell::new(0),
     };
 }
 
@@ -75,6 +77,14 @@ unsafe impl Kernel for LoomKernel {
 
     fn current_processor() -> u32 {
         THREAD.with(|t| t.processor.get())
+    }
+
+    fn guard_word(_processor: u32) -> usize {
+        THREAD.with(|t| t.guard.get())
+    }
+
+    unsafe fn set_guard_word(_processor: u32, word: usize) {
+        THREAD.with(|t| t.guard.set(word));
     }
 
     fn max_processors() -> u32 {

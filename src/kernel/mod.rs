@@ -1,7 +1,7 @@
 //! The kernel interface every lock in this crate is written against.
 //!
 //! A lock algorithm takes a type parameter `K: Kernel` and calls nothing else of the operating
-//! system: it cannot tell whether it runs on Windows ([`Wdk`], a thin mapping onto wdk-sys) or
+//! system: it cannot tell whether it runs on Windows (`Wdk`, a thin mapping onto wdk-sys) or
 //! on the simulated kernel ([`crate::sim::Sim`], every other target). [`DefaultKernel`] names
 //! the one the target has; the exported C functions use it.
 //!
@@ -11,19 +11,22 @@
 //! routines, `ExAllocatePool2`/`ExFreePoolWithTag`, `KeEnter/LeaveCriticalRegion`, the
 //! `EX_PUSH_LOCK` routines, a spin-wait hint and `KeBugCheckEx`.
 
-use core::marker::PhantomData;
-
+mod irql;
 #[cfg(loom)]
 pub mod loom;
+#[cfg(not(windows))]
+pub mod sim;
 #[cfg(windows)]
 mod wdk;
+pub use irql::{AtDispatch, DispatchGuard};
+pub(crate) use irql::{check_place, guard_is_void, hold, unhold};
 #[cfg(windows)]
 pub use wdk::Wdk;
 
-/// The kernel of the target: [`Wdk`] on Windows, the simulated kernel elsewhere.
+/// The kernel of the target: `Wdk` on Windows, the simulated kernel elsewhere.
 #[cfg(windows)]
 pub type DefaultKernel = Wdk;
-/// The kernel of the target: [`Wdk`] on Windows, the simulated kernel elsewhere.
+/// The kernel of the target: `Wdk` on Windows, the simulated kernel elsewhere.
 #[cfg(not(windows))]
 pub type DefaultKernel = crate::sim::Sim;
 
@@ -169,6 +172,22 @@ pub unsafe trait Kernel: 'static {
         Place::new(Self::current_irql(), Self::current_processor())
     }
 
+    /// The guard word of processor `processor`: the crate's own per-processor record of the
+    /// safe guards that keep that processor at `DISPATCH_LEVEL` (how many there are, and the
+    /// IRQL the last one lowers to; see `DispatchGuard`). Zero when none.
+    ///
+    /// Only the thread that runs on `processor` at `DISPATCH_LEVEL` reads or writes it, so a
+    /// kernel may keep it per processor or, equivalently for these callers, per thread.
+    fn guard_word(processor: u32) -> usize;
+
+    /// Stores the guard word of processor `processor` (see [`Kernel::guard_word`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller runs on `processor` at `DISPATCH_LEVEL` and stores what the guard layer
+    /// computed from [`Kernel::guard_word`].
+    unsafe fn set_guard_word(processor: u32, word: usize);
+
     /// `KeQueryMaximumProcessorCountEx(ALL_PROCESSOR_GROUPS)`: the number of processor slots,
     /// including processors that may be hot-added later.
     fn max_processors() -> u32;
@@ -289,76 +308,5 @@ pub unsafe trait Kernel: 'static {
     #[inline]
     fn flush_process_write_buffers() -> bool {
         false
-    }
-}
-
-/// Proof that the current thread runs at `DISPATCH_LEVEL`.
-///
-/// Obtained from [`DispatchGuard::raise`] (or, unsafely, from [`AtDispatch::assume`]); locks
-/// take `&AtDispatch` to skip their own IRQL raise. Not `Send`: IRQL belongs to the processor
-/// the thread runs on.
-#[derive(Debug)]
-pub struct AtDispatch<K: Kernel = DefaultKernel> {
-    _not_send: PhantomData<*const K>,
-}
-
-impl<K: Kernel> AtDispatch<K> {
-    /// A token for code that knows it already runs at `DISPATCH_LEVEL` (a DPC routine, say).
-    ///
-    /// # Safety
-    ///
-    /// The current thread runs at exactly `DISPATCH_LEVEL` and stays there while the token (or
-    /// anything borrowed from it) lives.
-    pub unsafe fn assume() -> Self {
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-}
-
-/// Raises to `DISPATCH_LEVEL` on creation and restores the previous IRQL on drop.
-#[must_use = "dropping the guard lowers the IRQL again at once"]
-#[derive(Debug)]
-pub struct DispatchGuard<K: Kernel = DefaultKernel> {
-    old: Irql,
-    token: AtDispatch<K>,
-}
-
-impl<K: Kernel> DispatchGuard<K> {
-    /// `KfRaiseIrql(DISPATCH_LEVEL)`. The caller must run at `IRQL <= DISPATCH_LEVEL`
-    /// (the verifier bug-checks 0xC4/0x30 otherwise).
-    #[inline]
-    pub fn raise() -> Self {
-        // SAFETY: raising to DISPATCH_LEVEL from at most DISPATCH_LEVEL is always allowed; from
-        // above, the kernel bug-checks instead of lowering.
-        let old = unsafe { K::raise_irql(DISPATCH_LEVEL) };
-        Self {
-            old,
-            // SAFETY: we just raised to DISPATCH_LEVEL and stay there until `drop`, which can
-            // only run once every borrow of the token has ended.
-            token: unsafe { AtDispatch::assume() },
-        }
-    }
-
-    /// The IRQL that drop restores.
-    pub fn old_irql(&self) -> Irql {
-        self.old
-    }
-
-    /// The proof of `DISPATCH_LEVEL`, valid while the guard lives.
-    pub fn token(&self) -> &AtDispatch<K> {
-        &self.token
-    }
-}
-
-impl<K: Kernel> Drop for DispatchGuard<K> {
-    #[inline]
-    fn drop(&mut self) {
-        if K::stopping() {
-            return;
-        }
-        // SAFETY: `raise` returned `old`, which is at most DISPATCH_LEVEL; tokens borrowed from
-        // the guard (and so every lock taken with them) have ended before drop.
-        unsafe { K::lower_irql(self.old) };
     }
 }

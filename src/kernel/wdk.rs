@@ -27,6 +27,35 @@ unsafe extern "C" fn fence_worker(_argument: ULONG_PTR) -> ULONG_PTR {
     0
 }
 
+/// Processors the guard table has a word for: Windows' limit of logical processors (32
+/// groups of 64). A processor index beyond it stops the machine (`PROCESSOR_OUT_OF_RANGE`).
+const GUARD_PROCESSORS: usize = 2048;
+
+/// One processor's guard word, alone in its cache line: every safe guard writes it, and
+/// readers on different processors must not share a line.
+#[repr(C, align(64))]
+struct GuardWord(core::sync::atomic::AtomicUsize);
+
+/// The guard words of every processor (`Kernel::guard_word`): 128 KiB of the image's
+/// zero-initialised data, so that nothing is allocated and nothing can leak at unload.
+static GUARD_WORDS: [GuardWord; GUARD_PROCESSORS] =
+    [const { GuardWord(core::sync::atomic::AtomicUsize::new(0)) }; GUARD_PROCESSORS];
+
+fn guard_slot(processor: u32) -> &'static core::sync::atomic::AtomicUsize {
+    match GUARD_WORDS.get(processor as usize) {
+        Some(slot) => &slot.0,
+        None => Wdk::bug_check(
+            crate::bugcheck::NDIS_RWLOCK_VIOLATION,
+            [
+                crate::bugcheck::rw::PROCESSOR_OUT_OF_RANGE,
+                processor as usize,
+                GUARD_PROCESSORS,
+                0,
+            ],
+        ),
+    }
+}
+
 // SAFETY: these are the Windows routines themselves, which define the contract.
 unsafe impl Kernel for Wdk {
     #[inline]
@@ -52,6 +81,18 @@ unsafe impl Kernel for Wdk {
         let mut number = PROCESSOR_NUMBER::default();
         // SAFETY: `number` is a valid PROCESSOR_NUMBER to fill; callable at any IRQL.
         unsafe { ntddk::KeGetCurrentProcessorNumberEx(&mut number) }
+    }
+
+    #[inline]
+    fn guard_word(processor: u32) -> usize {
+        // Only the thread that owns `processor` at DISPATCH_LEVEL touches its word: relaxed
+        // loads and stores, no read-modify-write.
+        guard_slot(processor).load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline]
+    unsafe fn set_guard_word(processor: u32, word: usize) {
+        guard_slot(processor).store(word, core::sync::atomic::Ordering::Relaxed);
     }
 
     fn max_processors() -> u32 {

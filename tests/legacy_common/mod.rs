@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use ndis_rwlock::bugcheck::NDIS_RWLOCK_VIOLATION;
 use ndis_rwlock::kernel::Irql;
-use ndis_rwlock::rwlock_legacy::{self, LockState, NdisRwLock};
 use ndis_rwlock::sim::{self, BugCheck, Sim};
+use ndis_rwlock::storage::legacy::{self as rwlock_legacy, LockState, NdisRwLock};
 
 /// `LockState` kinds (bits 15-12), as the module documents them.
 pub const KIND_MASK: u16 = 0xF000;

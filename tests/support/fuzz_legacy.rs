@@ -9,7 +9,7 @@
 //! slot (below `MAXIMUM_PROCESSORS`) or, on a machine with more processors, one without (whose
 //! every acquisition is exclusive).
 //!
-//! The model knows `LOCK_STATE`'s encoding only from the documentation (src/rwlock_legacy.rs,
+//! The model knows `LOCK_STATE`'s encoding only from the documentation (src/storage/legacy/state.rs,
 //! "LOCK_STATE"): it computes the state an acquisition must write and compares it with the
 //! bytes the crate wrote, and it decodes a state to predict what its release does. After every
 //! step it also compares the lock's own diagnostics (readers, writer, depth) with its counts.
@@ -20,8 +20,10 @@
 
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use ndis_rwlock::kernel::{APC_LEVEL, DISPATCH_LEVEL, Irql, Kernel, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_legacy::{self, LockState, MAXIMUM_PROCESSORS, NdisRwLock};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::legacy::{
+    self as rwlock_legacy, LockState, MAXIMUM_PROCESSORS, NdisRwLock,
+};
 
 /// How many `LOCK_STATE` slots a sequence juggles.
 pub const SLOTS: usize = 4;
@@ -92,7 +94,7 @@ impl Op {
 /// A bug check the model predicts: code, parameter 1, and parameter 4 where the model knows it.
 pub type Stop = (u32, usize, Option<usize>);
 
-// The documented encoding of `LockState` (src/rwlock_legacy.rs, "LOCK_STATE").
+// The documented encoding of `LockState` (src/storage/legacy/state.rs, "LOCK_STATE").
 const KIND_MASK: u16 = 0xF000;
 const READ: u16 = 0xA000;
 const WRITE: u16 = 0xB000;

@@ -23,8 +23,10 @@ pub mod legacy;
 
 use ndis_rwlock::bugcheck::{NDIS_RWLOCK_VIOLATION, rw};
 use ndis_rwlock::kernel::{DISPATCH_LEVEL, Irql, Kernel, PASSIVE_LEVEL};
-use ndis_rwlock::rwlock_ex::{self, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::ex::{
+    self as rwlock_ex, LockStateEx, NDIS_RWL_AT_DISPATCH_LEVEL, NdisRwLockEx,
+};
 
 /// How many `LOCK_STATE_EX` slots a sequence juggles.
 pub const SLOTS: usize = 4;
@@ -426,7 +428,7 @@ pub fn let_bug_checks_unwind() {
 /// The processors a legacy-lock sequence runs on: two with a reader slot and, on a machine with
 /// more than `MAXIMUM_PROCESSORS`, two without one.
 pub fn legacy_processors() -> Vec<u32> {
-    use ndis_rwlock::rwlock_legacy::MAXIMUM_PROCESSORS;
+    use ndis_rwlock::storage::legacy::MAXIMUM_PROCESSORS;
     [0, 1, MAXIMUM_PROCESSORS, MAXIMUM_PROCESSORS + 1]
         .into_iter()
         .filter(|&p| p < sim::processor_count())

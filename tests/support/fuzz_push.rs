@@ -22,9 +22,9 @@ use ndis_rwlock::bugcheck::{
 use ndis_rwlock::kernel::{
     APC_LEVEL, DISPATCH_LEVEL, EX_DEFAULT_PUSH_LOCK_FLAGS, ExPushLock, Irql, Kernel, PASSIVE_LEVEL,
 };
-use ndis_rwlock::pushrw::{self, PushRwLock, PushRwLockState, STATE_READ, STATE_WRITE};
 use ndis_rwlock::sim::pushlock::{LOCKED, SHARE_SHIFT, word};
 use ndis_rwlock::sim::{self, Sim};
+use ndis_rwlock::storage::pushrw::{self, PushRwLock, PushRwLockState, STATE_READ, STATE_WRITE};
 
 /// How many state slots a sequence juggles.
 pub const SLOTS: usize = 4;
@@ -175,6 +175,7 @@ impl Model {
             (true, _, true) => return ndrl(rw::PUSH_LOCK_RECURSIVE_EXCLUSIVE),
             (true, _, false) => return ndrl(rw::PUSH_LOCK_SHARED_INSIDE_EXCLUSIVE),
             (false, true, true) => return ndrl(rw::PUSH_LOCK_SHARED_TO_EXCLUSIVE),
+            (false, true, false) => return ndrl(rw::PUSH_LOCK_RECURSIVE_SHARED),
             (false, _, true) => hold.exclusive = true,
             (false, _, false) => hold.shared += 1,
         }

@@ -16,8 +16,23 @@ use crate::bugcheck::{self, verifier};
 use crate::kernel::{DISPATCH_LEVEL, Kernel};
 use crate::sim::Sim;
 
-/// Alignment of every allocation, as `ExAllocatePool2` gives on 64-bit Windows.
+/// Alignment of every allocation smaller than a page, as `ExAllocatePool2` gives on 64-bit
+/// Windows.
 pub const POOL_ALIGNMENT: usize = 16;
+/// `PAGE_SIZE`: blocks of a page or more come whole pages from the pool and are page-aligned,
+/// as on Windows (so that code which derives anything from a large block's address meets the
+/// same low zero bits here).
+pub const PAGE_SIZE: usize = 4096;
+
+/// The host layout of a block of `size` bytes.
+fn layout(size: usize) -> Option<Layout> {
+    let align = if size >= PAGE_SIZE {
+        PAGE_SIZE
+    } else {
+        POOL_ALIGNMENT
+    };
+    Layout::from_size_align(size, align).ok()
+}
 /// `NonPagedPoolNx`, the pool type reported in bug-check parameters.
 const NON_PAGED_POOL_NX: usize = 512;
 
@@ -130,7 +145,7 @@ pub(crate) fn allocate(size: usize, tag: u32) -> *mut u8 {
     if fail.is_some() {
         return std::ptr::null_mut();
     }
-    let Ok(layout) = Layout::from_size_align(size, POOL_ALIGNMENT) else {
+    let Some(layout) = layout(size) else {
         return std::ptr::null_mut();
     };
     // SAFETY: the layout has a non-zero size (checked above).
@@ -220,8 +235,7 @@ fn quarantine(ptr: *mut u8, block: Allocation) {
         }
     });
     if let Some(old) = released {
-        let layout = Layout::from_size_align(old.size, POOL_ALIGNMENT)
-            .expect("the layout was valid when the block was allocated");
+        let layout = layout(old.size).expect("the layout was valid when the block was allocated");
         // SAFETY: the block was allocated by `allocate` with this layout, freed by the driver
         // and has just left the quarantine: it is deallocated once.
         unsafe { std::alloc::dealloc(old.address as *mut u8, layout) };

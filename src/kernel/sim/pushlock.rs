@@ -697,7 +697,7 @@ fn fault_stop(fault: Fault, lock: usize, exclusive: bool) -> ! {
         Fault::MustNotWait(word) => Sim::bug_check(
             bugcheck::NDIS_RWLOCK_VIOLATION,
             [
-                rw::PUSH_LOCK_SHARED_REACQUIRE_WHILE_WAITING,
+                rw::PUSH_LOCK_RECURSIVE_SHARED,
                 lock,
                 word,
                 held(lock).map_or(0, |(_, n)| n),
@@ -740,7 +740,10 @@ pub(crate) fn acquire(lock: &ExPushLock, flags: u32, exclusive: bool) {
         Some((true, _)) if exclusive => Some(rw::PUSH_LOCK_RECURSIVE_EXCLUSIVE),
         Some((true, _)) => Some(rw::PUSH_LOCK_SHARED_INSIDE_EXCLUSIVE),
         Some((false, _)) if exclusive => Some(rw::PUSH_LOCK_SHARED_TO_EXCLUSIVE),
-        _ => None,
+        // Windows deadlocks here as soon as an exclusive waiter queues between the two
+        // acquisitions; whether one does is timing, so the stop does not wait for it.
+        Some((false, _)) => Some(rw::PUSH_LOCK_RECURSIVE_SHARED),
+        None => None,
     };
     if let Some(subcode) = misuse {
         Sim::bug_check(

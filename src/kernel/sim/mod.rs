@@ -272,7 +272,12 @@ struct ThreadState {
     watchdog_ms: Cell<u64>,
     spins: Cell<u32>,
     apc_disable: Cell<u32>,
-    /// Set by a bug check until `catch_bug_check` catches it: guards release nothing.
+    /// The guard word of the safe guard layer (`Kernel::guard_word`): kept per thread, which
+    /// for its callers is the same as per processor (a thread with live guards owns its
+    /// processor at DISPATCH_LEVEL, and only the last guard lets it go).
+    guard: Cell<usize>,
+    /// Set by a bug check while its unwinding runs: guards release nothing. Caught by
+    /// `catch_bug_check`, or found stale by `stopping` once the unwinding is over.
     stopping: Cell<bool>,
     /// Process-wide barriers still to fail ([`fail_next_process_barriers`]).
     failing_barriers: Cell<u32>,
@@ -291,6 +296,7 @@ thread_local! {
             watchdog_ms: Cell::new(0),
             spins: Cell::new(0),
             apc_disable: Cell::new(0),
+            guard: Cell::new(0),
             stopping: Cell::new(false),
             failing_barriers: Cell::new(0),
         }
@@ -614,6 +620,19 @@ fn check_watchdog(t: &ThreadState) {
     }
 }
 
+/// Whether the thread's stopping flag still stands: only while the bug check's unwinding
+/// runs. A stop caught by something other than [`catch_bug_check`] (a plain `catch_unwind`)
+/// leaves the flag set; once the thread no longer unwinds it is stale, and is cleared, so that
+/// the thread's guards release what they hold again.
+#[cold]
+fn still_stopping(t: &ThreadState) -> bool {
+    if std::thread::panicking() {
+        return true;
+    }
+    t.stopping.set(false);
+    false
+}
+
 /// Puts the thread back to a clean state after a bug check, so the machine stays usable.
 fn reset_after_stop(t: &ThreadState) {
     if t.irql() >= DISPATCH_LEVEL && !t.dedicated.get() {
@@ -621,6 +640,7 @@ fn reset_after_stop(t: &ThreadState) {
     }
     t.set_irql(PASSIVE_LEVEL);
     t.apc_disable.set(0);
+    t.guard.set(0);
     t.stopping.set(true);
     pushlock::forget_held();
 }
@@ -845,6 +865,16 @@ unsafe impl Kernel for Sim {
         THREAD.with(ThreadState::place)
     }
 
+    #[inline]
+    fn guard_word(_processor: u32) -> usize {
+        THREAD.with(|t| t.guard.get())
+    }
+
+    #[inline]
+    unsafe fn set_guard_word(_processor: u32, word: usize) {
+        THREAD.with(|t| t.guard.set(word));
+    }
+
     fn max_processors() -> u32 {
         processor_count()
     }
@@ -1003,7 +1033,7 @@ unsafe impl Kernel for Sim {
 
     #[inline]
     fn stopping() -> bool {
-        THREAD.with(|t| t.stopping.get())
+        THREAD.with(|t| t.stopping.get() && still_stopping(t))
     }
 
     fn flush_process_write_buffers() -> bool {
@@ -1025,7 +1055,10 @@ unsafe impl Kernel for Sim {
     #[cold]
     fn bug_check(code: u32, params: [usize; 4]) -> ! {
         let stop = BugCheck { code, params };
-        if !stop::is_caught() {
+        if !stop::is_caught() || std::thread::panicking() {
+            // Outside catch_bug_check the machine stops. So it does for a stop inside a
+            // destructor that runs while the thread unwinds (a lock dropped during a panic,
+            // say): a second unwind would abort the process with Rust's message.
             stop::halt(stop);
         }
         THREAD.with(reset_after_stop);

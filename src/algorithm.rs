@@ -289,7 +289,12 @@ pub(crate) unsafe fn acquire_read_fast<K: Kernel, S: RwStorage + ?Sized>(
     // Only this processor writes its count, and it cannot be preempted at DISPATCH_LEVEL: no
     // read-modify-write is needed.
     let held = count.load(Ordering::Relaxed);
-    count.store(held + 1, Ordering::Relaxed);
+    let Some(next) = held.checked_add(1) else {
+        // 2^32 reads held on one processor: leaked guards or C code that never releases. A
+        // wrapped count would let a writer in under the readers.
+        violation::<K>(rw::COUNT_OVERFLOW, storage.address(), me as usize, 0);
+    };
+    count.store(next, Ordering::Relaxed);
     reader_fence(storage.asymmetric());
     let writer = storage.writer().load(READER_SEES_WRITER);
     if writer != 0 {
@@ -405,6 +410,10 @@ pub(crate) unsafe fn acquire_write<K: Kernel, S: RwStorage + ?Sized>(
     let own = owner_value(me);
     let writer = storage.writer().load(Ordering::Relaxed);
     if owner_of(writer) == own {
+        if writer >> DEPTH_SHIFT == usize::MAX >> DEPTH_SHIFT {
+            // The depth would wrap into a depth of 0: the next release would free the lock.
+            violation::<K>(rw::COUNT_OVERFLOW, storage.address(), me as usize, 1);
+        }
         // Only the owner changes the depth of an owned lock.
         storage
             .writer()

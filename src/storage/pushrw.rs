@@ -20,10 +20,8 @@
 //! so a freed lock (while its memory is still readable) bug-checks with 0x0E instead of being
 //! used. Rust code uses [`crate::PushLock`] instead.
 
-use core::ffi::c_void;
-
 use crate::bugcheck::{self, rw, verifier};
-use crate::kernel::{APC_LEVEL, DefaultKernel, EX_DEFAULT_PUSH_LOCK_FLAGS, ExPushLock, Kernel};
+use crate::kernel::{APC_LEVEL, EX_DEFAULT_PUSH_LOCK_FLAGS, ExPushLock, Kernel};
 use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 
 /// Pool tag of the allocations (`'NRpl'`, as tools display it).
@@ -280,65 +278,4 @@ pub unsafe fn free<K: Kernel>(lock: *mut PushRwLock) {
     lock_ref.signature.store(SIGNATURE_FREED, Ordering::Relaxed);
     // SAFETY: allocated by `allocate` with TAG, not freed before, and unused from now on.
     unsafe { K::free_pool(lock.cast(), TAG) }
-}
-
-/// `NdisRwlAllocatePushLock`. `NdisHandle` is not used and may be NULL.
-#[unsafe(no_mangle)]
-pub extern "system" fn NdisRwlAllocatePushLock(_ndis_handle: *mut c_void) -> *mut PushRwLock {
-    allocate::<DefaultKernel>()
-}
-
-/// `NdisRwlAcquirePushLockRead`.
-///
-/// # Safety
-///
-/// As for [`acquire_read`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn NdisRwlAcquirePushLockRead(
-    lock: *mut PushRwLock,
-    state: *mut PushRwLockState,
-    flags: u32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { acquire_read::<DefaultKernel>(lock, state, flags) }
-}
-
-/// `NdisRwlAcquirePushLockWrite`.
-///
-/// # Safety
-///
-/// As for [`acquire_write`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn NdisRwlAcquirePushLockWrite(
-    lock: *mut PushRwLock,
-    state: *mut PushRwLockState,
-    flags: u32,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { acquire_write::<DefaultKernel>(lock, state, flags) }
-}
-
-/// `NdisRwlReleasePushLock`.
-///
-/// # Safety
-///
-/// As for [`release`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn NdisRwlReleasePushLock(
-    lock: *mut PushRwLock,
-    state: *mut PushRwLockState,
-) {
-    // SAFETY: the caller's contract.
-    unsafe { release::<DefaultKernel>(lock, state) }
-}
-
-/// `NdisRwlFreePushLock`.
-///
-/// # Safety
-///
-/// As for [`free`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn NdisRwlFreePushLock(lock: *mut PushRwLock) {
-    // SAFETY: the caller's contract.
-    unsafe { free::<DefaultKernel>(lock) }
 }
