@@ -594,39 +594,31 @@ fn assert_rw_on_dispatch(stop: BugCheck, lock: Lock) {
 }
 
 #[test]
-fn safe_guard_dropped_below_dispatch() {
+fn safe_guards_dropped_out_of_order_keep_dispatch_level_until_the_last() {
     let _m = machine();
     sim::run_on(1, || {
         for write_guards in [false, true] {
             let first = RwLockEx::<_>::new(1u32).expect("pool has room");
             let second = RwLockEx::<_>::new(2u32).expect("pool has room");
-            let stop = expect_bug_check(|| {
-                if write_guards {
-                    let g1 = first.write();
-                    let g2 = second.write();
-                    drop(g1); // restores PASSIVE_LEVEL while g2 still holds
-                    drop(g2);
-                } else {
-                    let g1 = first.read();
-                    let g2 = second.read();
-                    drop(g1);
-                    drop(g2);
-                }
-            });
-            assert_rw(
-                stop,
-                rw::RELEASE_NOT_AT_DISPATCH,
-                usize::from(PASSIVE_LEVEL),
-                second.as_raw() as usize,
-                0,
-            );
-            let d = first.diagnostics();
-            assert_eq!((d.readers, d.writer), (0, None));
-            let d = second.diagnostics();
-            assert_eq!(d.readers + u64::from(d.write_depth), 1, "{d:?}");
-            drop(first);
-            // The misused lock stays held: leak it.
-            std::mem::forget(second);
+            if write_guards {
+                let g1 = first.write();
+                let g2 = second.write();
+                drop(g1);
+                // The second guard still holds: the processor stays at DISPATCH_LEVEL.
+                assert_eq!(irql(), DISPATCH_LEVEL);
+                drop(g2);
+            } else {
+                let g1 = first.read();
+                let g2 = second.read();
+                drop(g1);
+                assert_eq!(irql(), DISPATCH_LEVEL);
+                drop(g2);
+            }
+            assert_eq!(irql(), PASSIVE_LEVEL);
+            for lock in [&first, &second] {
+                let d = lock.diagnostics();
+                assert_eq!((d.readers, d.writer), (0, None));
+            }
         }
     });
 }

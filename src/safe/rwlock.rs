@@ -166,8 +166,11 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         &self.raw
     }
 
+    /// Takes a read acquisition: `at_dispatch` for the `*_at_dispatch` form, `try_only` for
+    /// the `try_*` form (`None` when a writer holds the lock).
     #[inline(always)]
-    fn read_held(&self, place: Place, try_only: bool) -> Option<ReadGuard<'_, R, T>> {
+    fn acquire_read(&self, at_dispatch: bool, try_only: bool) -> Option<ReadGuard<'_, R, T>> {
+        let place = kernel::hold::<R::Kernel>(at_dispatch, self.raw.address());
         // SAFETY: `hold` brought us to DISPATCH_LEVEL on `place.processor()` and keeps us there
         // until the guard (or the `unhold` below) uncounts it.
         match unsafe { self.raw.acquire_read(place.processor(), try_only) } {
@@ -178,16 +181,18 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
                 _not_send: PhantomData,
             }),
             None => {
-                // SAFETY: nothing is held; this pairs with the caller's `hold`.
+                // SAFETY: nothing is held; this pairs with the `hold` above.
                 unsafe { kernel::unhold::<R::Kernel>(place.processor()) };
                 None
             }
         }
     }
 
+    /// Takes a write acquisition, as [`acquire_read`](Self::acquire_read).
     #[inline(always)]
-    fn write_held(&self, place: Place, try_only: bool) -> Option<WriteGuard<'_, R, T>> {
-        // SAFETY: as in `read_held`.
+    fn acquire_write(&self, at_dispatch: bool, try_only: bool) -> Option<WriteGuard<'_, R, T>> {
+        let place = kernel::hold::<R::Kernel>(at_dispatch, self.raw.address());
+        // SAFETY: as in `acquire_read`.
         match unsafe { self.raw.acquire_write(place.processor(), try_only) } {
             Some(hold) => Some(WriteGuard {
                 lock: self,
@@ -196,7 +201,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
                 _not_send: PhantomData,
             }),
             None => {
-                // SAFETY: nothing is held; this pairs with the caller's `hold`.
+                // SAFETY: nothing is held; this pairs with the `hold` above.
                 unsafe { kernel::unhold::<R::Kernel>(place.processor()) };
                 None
             }
@@ -207,11 +212,7 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     /// spins while a writer on another processor holds the lock.
     #[inline]
     pub fn read(&self) -> ReadGuard<'_, R, T> {
-        let place = kernel::hold::<R::Kernel>(false, self.raw.address());
-        match self.read_held(place, false) {
-            Some(guard) => guard,
-            None => unreachable!("a waiting read always acquires"),
-        }
+        waited(self.acquire_read(false, false))
     }
 
     /// Shared access for a caller already at `DISPATCH_LEVEL` (`NDIS_RWL_AT_DISPATCH_LEVEL`).
@@ -221,29 +222,20 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         &'a self,
         _at_dispatch: &'a AtDispatch<R::Kernel>,
     ) -> ReadGuard<'a, R, T> {
-        let place = kernel::hold::<R::Kernel>(true, self.raw.address());
-        match self.read_held(place, false) {
-            Some(guard) => guard,
-            None => unreachable!("a waiting read always acquires"),
-        }
+        waited(self.acquire_read(true, false))
     }
 
     /// Shared access if no writer holds the lock; never waits.
     #[inline]
     pub fn try_read(&self) -> Option<ReadGuard<'_, R, T>> {
-        let place = kernel::hold::<R::Kernel>(false, self.raw.address());
-        self.read_held(place, true)
+        self.acquire_read(false, true)
     }
 
     /// Exclusive access: raises to `DISPATCH_LEVEL` (`NdisAcquireRWLockWrite` with flags 0),
     /// takes the writers' spin lock and waits for readers on other processors to leave.
     #[inline]
     pub fn write(&self) -> WriteGuard<'_, R, T> {
-        let place = kernel::hold::<R::Kernel>(false, self.raw.address());
-        match self.write_held(place, false) {
-            Some(guard) => guard,
-            None => unreachable!("a waiting write always acquires"),
-        }
+        waited(self.acquire_write(false, false))
     }
 
     /// Exclusive access for a caller already at `DISPATCH_LEVEL`. Checks the IRQL (one read)
@@ -253,19 +245,14 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
         &'a self,
         _at_dispatch: &'a AtDispatch<R::Kernel>,
     ) -> WriteGuard<'a, R, T> {
-        let place = kernel::hold::<R::Kernel>(true, self.raw.address());
-        match self.write_held(place, false) {
-            Some(guard) => guard,
-            None => unreachable!("a waiting write always acquires"),
-        }
+        waited(self.acquire_write(true, false))
     }
 
     /// Exclusive access if no writer and no reader on another processor holds the lock;
     /// never waits.
     #[inline]
     pub fn try_write(&self) -> Option<WriteGuard<'_, R, T>> {
-        let place = kernel::hold::<R::Kernel>(false, self.raw.address());
-        self.write_held(place, true)
+        self.acquire_write(false, true)
     }
 
     /// Runs `f` with shared access ([`read`](Self::read)); the lock is released when `f`
@@ -292,6 +279,15 @@ impl<R: RawRwLock, T: ?Sized> RwLock<R, T> {
     /// A snapshot of who holds the lock, in the spirit of `!ndiskd.ndisrwlock`.
     pub fn diagnostics(&self) -> Diagnostics {
         self.raw.diagnostics()
+    }
+}
+
+/// The guard of an acquisition that waits: it always acquires (or stops the machine).
+#[inline(always)]
+fn waited<G>(guard: Option<G>) -> G {
+    match guard {
+        Some(guard) => guard,
+        None => unreachable!("a waiting acquisition always acquires"),
     }
 }
 
