@@ -15,35 +15,22 @@
 #include <stdint.h>
 
 /* ---- Target ---------------------------------------------------------------------------- */
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 #ifndef _WIN32
 #define _WIN32 1
 #endif
 #ifndef _WIN64
 #define _WIN64 1
 #endif
-#ifndef _M_AMD64
+#endif
+#if defined(__x86_64__) && !defined(_M_AMD64)
 #define _M_AMD64 100
-#endif
-#ifndef _M_X64
 #define _M_X64 100
-#endif
-#ifndef _AMD64_
 #define _AMD64_ 1
 #endif
-#elif defined(__aarch64__)
-#ifndef _WIN32
-#define _WIN32 1
-#endif
-#ifndef _WIN64
-#define _WIN64 1
-#endif
-#ifndef _M_ARM64
+#if defined(__aarch64__) && !defined(_M_ARM64)
 #define _M_ARM64 1
-#endif
-#ifndef _ARM64_
 #define _ARM64_ 1
-#endif
 #endif
 
 /* Driver code spells pool tags as multi-character constants ('tliF') and carries MSVC
