@@ -1,6 +1,7 @@
 //! Configures the WDK driver build when the target is Windows; does nothing elsewhere.
 
-/// Windows, feature `driver`: the cdylib is `ndis_rwlock.sys`, linked as a KMDF driver
+/// Windows, feature `driver`: the cdylib is `ndis_rwlock.sys`, linked as a KMDF driver with the
+/// exports of `windows/ndis_rwlock.def`
 /// (`/DRIVER /KERNEL /ENTRY:FxDriverEntry`, WDF libraries), which needs the `DriverEntry` that
 /// only that feature compiles.
 ///
@@ -12,6 +13,12 @@
 #[cfg(windows)]
 fn main() -> Result<(), wdk_build::ConfigError> {
     if std::env::var_os("CARGO_FEATURE_DRIVER").is_some() {
+        // The export table: exactly the routines of the .def, under the name ndis_rwlock.sys
+        // (rustc's own export list names ndis_rwlock.dll and adds the runtime symbols of
+        // wdk-sys). The linker takes the last /DEF given; this one follows rustc's.
+        let def = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("windows/ndis_rwlock.def");
+        println!("cargo::rerun-if-changed={}", def.display());
+        println!("cargo::rustc-cdylib-link-arg=/DEF:{}", def.display());
         return wdk_build::configure_wdk_binary_build();
     }
     let config = wdk_build::Config::from_env_auto()?;

@@ -72,10 +72,10 @@ pub unsafe extern "system" fn driver_entry(
         return status;
     }
     wdk::println!("ndis_rwlock: loaded as a KMDF driver");
-    if self_test::requested() {
-        if let Err(status) = self_test::run() {
-            return status;
-        }
+    if self_test::requested()
+        && let Err(status) = self_test::run()
+    {
+        return status;
     }
     STATUS_SUCCESS
 }
@@ -209,7 +209,10 @@ mod self_test {
             };
             if wdk_sys::NT_SUCCESS(status) {
                 // SAFETY: the handle PsCreateSystemThread returned; the thread runs on.
-                unsafe { ntddk::ZwClose(handle) };
+                let closed = unsafe { ntddk::ZwClose(handle) };
+                if !wdk_sys::NT_SUCCESS(closed) {
+                    run.failed.store(closed, Ordering::SeqCst);
+                }
             } else {
                 run.failed.store(status, Ordering::SeqCst);
                 finish(run_ptr);
@@ -217,14 +220,19 @@ mod self_test {
         }
         // SAFETY: the event was initialised above; the last worker (or failed creation)
         // signals it; kernel-mode, non-alertable wait without timeout at PASSIVE_LEVEL.
-        unsafe {
+        let waited = unsafe {
             ntddk::KeWaitForSingleObject(
                 (&raw mut run.done).cast(),
                 EXECUTIVE,
                 KERNEL_MODE,
                 0,
                 core::ptr::null_mut(),
-            );
+            )
+        };
+        if !wdk_sys::NT_SUCCESS(waited) {
+            // Workers may still use `run`: leave it allocated.
+            alloc::boxed::Box::leak(run);
+            return Err(waited);
         }
         let failed = run.failed.load(Ordering::SeqCst);
         if failed != 0 {
@@ -267,7 +275,8 @@ mod self_test {
         let context = unsafe { &*context.cast::<Context>() };
         let mut number = PROCESSOR_NUMBER::default();
         // SAFETY: a valid processor index below the maximum count, and a struct to fill.
-        unsafe { ntddk::KeGetProcessorNumberFromIndex(context.processor, &mut number) };
+        let numbered =
+            unsafe { ntddk::KeGetProcessorNumberFromIndex(context.processor, &mut number) };
         let mut affinity = GROUP_AFFINITY {
             Mask: 1 << number.Number,
             Group: number.Group,
@@ -279,6 +288,9 @@ mod self_test {
         // SAFETY: `run` lives until the last `finish`.
         let run = unsafe { &*context.run };
         let seed = u64::from(context.processor) + 1;
+        if !wdk_sys::NT_SUCCESS(numbered) {
+            run.failed.store(numbered, Ordering::SeqCst);
+        }
         match selftest::stress_worker(&run.shared, seed, ITERATIONS) {
             Ok(stats) => {
                 run.writes.fetch_add(stats.writes, Ordering::SeqCst);
@@ -290,8 +302,9 @@ mod self_test {
         // SAFETY: restores the affinity saved above.
         unsafe { ntddk::KeRevertToUserGroupAffinityThread(&mut previous) };
         finish(context.run);
-        // SAFETY: a system thread ends itself this way.
-        unsafe { ntddk::PsTerminateSystemThread(0) };
+        // SAFETY: a system thread ends itself this way. The call returns (an error) only on a
+        // thread that is not a system thread; then returning ends it too.
+        let _ = unsafe { ntddk::PsTerminateSystemThread(0) };
     }
 }
 

@@ -631,9 +631,15 @@ fn safe_guard_dropped_on_another_processor() {
         let second = RwLockEx::<_>::new(2u32).expect("pool has room");
         let stop = sim::run_on(2, || {
             expect_bug_check(|| {
+                // Safe code cannot take a guard to another processor (the processor stays at
+                // DISPATCH_LEVEL while a guard lives); unsafe code that lowers and raises
+                // behind the guard layer's back can, and the guard's drop catches it.
                 let elsewhere = |last: &dyn Fn()| {
+                    // SAFETY: the misuse under test: lowering under a live guard.
+                    unsafe { K::lower_irql(PASSIVE_LEVEL) };
                     sim::run_on(3, || {
-                        let _dispatch = DispatchGuard::<K>::raise();
+                        // SAFETY: a raise from PASSIVE_LEVEL, outside the guard layer.
+                        unsafe { K::raise_irql(DISPATCH_LEVEL) };
                         last();
                     });
                 };

@@ -14,6 +14,7 @@ use crate::storage::legacy::{
 /// `lock` is NULL (a bug check) or points to a writable `NDIS_RW_LOCK` that nobody uses
 /// during the call.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisInitializeReadWriteLock(lock: *mut NdisRwLock) {
     // SAFETY: the caller's contract.
     unsafe { initialize(lock) }
@@ -27,6 +28,7 @@ pub unsafe extern "system" fn NdisInitializeReadWriteLock(lock: *mut NdisRwLock)
 /// `lock` is NULL or an initialised `NDIS_RW_LOCK`; `lock_state` is NULL or points to a
 /// writable `LOCK_STATE`.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireReadWriteLock(
     lock: *mut NdisRwLock,
     f_write: u8,
@@ -43,6 +45,7 @@ pub unsafe extern "system" fn NdisAcquireReadWriteLock(
 /// `lock` is NULL or an initialised `NDIS_RW_LOCK`; `lock_state` is NULL or the state an
 /// `NdisAcquireReadWriteLock` of this lock filled.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisReleaseReadWriteLock(
     lock: *mut NdisRwLock,
     lock_state: *mut LockState,
@@ -58,6 +61,7 @@ pub unsafe extern "system" fn NdisReleaseReadWriteLock(
 ///
 /// As [`NdisAcquireReadWriteLock`].
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisDprAcquireReadWriteLock(
     lock: *mut NdisRwLock,
     f_write: u8,
@@ -74,6 +78,7 @@ pub unsafe extern "system" fn NdisDprAcquireReadWriteLock(
 /// `lock` is NULL or an initialised `NDIS_RW_LOCK`; `lock_state` is NULL or the state an
 /// `NdisDprAcquireReadWriteLock` of this lock filled.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisDprReleaseReadWriteLock(
     lock: *mut NdisRwLock,
     lock_state: *mut LockState,

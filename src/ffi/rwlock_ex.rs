@@ -11,6 +11,7 @@ use crate::storage::ex::{self, LockStateEx, NdisRwLockEx};
 /// `NdisAllocateRWLock`: a new lock, or NULL when the nonpaged pool has no room.
 /// `NdisHandle` may be NULL. IRQL <= DISPATCH_LEVEL.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub extern "system" fn NdisAllocateRWLock(_ndis_handle: *mut c_void) -> *mut NdisRwLockEx {
     NdisRwLockEx::<DefaultKernel>::allocate().map_or(core::ptr::null_mut(), NonNull::as_ptr)
 }
@@ -21,6 +22,7 @@ pub extern "system" fn NdisAllocateRWLock(_ndis_handle: *mut c_void) -> *mut Ndi
 ///
 /// `lock` is NULL (a bug check) or a lock from `NdisAllocateRWLock`, not used afterwards.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisFreeRWLock(lock: *mut NdisRwLockEx) {
     // SAFETY: the caller's contract.
     unsafe { ex::free(lock) }
@@ -33,6 +35,7 @@ pub unsafe extern "system" fn NdisFreeRWLock(lock: *mut NdisRwLockEx) {
 /// `lock` is NULL or a lock from `NdisAllocateRWLock`; `lock_state` is NULL or points to a
 /// writable `LOCK_STATE_EX`.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireRWLockRead(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,
@@ -48,6 +51,7 @@ pub unsafe extern "system" fn NdisAcquireRWLockRead(
 ///
 /// As [`NdisAcquireRWLockRead`].
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireRWLockWrite(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,
@@ -64,6 +68,7 @@ pub unsafe extern "system" fn NdisAcquireRWLockWrite(
 /// `lock` is NULL or a lock from `NdisAllocateRWLock`; `lock_state` is NULL or the state an
 /// acquire of this lock filled.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisReleaseRWLock(
     lock: *mut NdisRwLockEx,
     lock_state: *mut LockStateEx,

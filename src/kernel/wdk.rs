@@ -101,8 +101,10 @@ unsafe impl Kernel for Wdk {
     }
 
     fn initialize_spin_lock(lock: &KSpinLock) {
-        // SAFETY: the pointer is to a live KSPIN_LOCK (a transparent ULONG_PTR).
-        unsafe { ntddk::KeInitializeSpinLock(spin_lock_ptr(lock)) }
+        // What KeInitializeSpinLock does: a free spin lock is zero. Stored directly because the
+        // routine is an ntoskrnl export in some WDK headers and a FORCEINLINE in others (MinGW's
+        // wdm.h on x64), so a call would not compile against every binding of it.
+        lock.0.store(0, crate::sync::Ordering::Release);
     }
 
     #[inline]
