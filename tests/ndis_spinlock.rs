@@ -288,6 +288,31 @@ fn the_raw_release_checks_the_irql_before_it_releases() {
 }
 
 #[test]
+fn a_corrupted_old_irql_stops_instead_of_raising_on_release() {
+    let _m = machine();
+    let raw = RawNdisSpinLock::<K>::new();
+    let stop = expect_bug_check(|| {
+        raw.acquire();
+        // What C code that scribbles over `NDIS_SPIN_LOCK::OldIrql` does.
+        let old_irql = raw
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(std::mem::size_of::<usize>());
+        // SAFETY: OldIrql is the byte after the KSPIN_LOCK, owned by the holder (this thread).
+        unsafe { old_irql.write(HIGH_LEVEL) };
+        // SAFETY: acquired above; the saved IRQL is what is wrong, which stops first.
+        unsafe { raw.release() };
+    });
+    assert_c4(
+        stop,
+        verifier::LOWER_TO_HIGHER,
+        DISPATCH_LEVEL,
+        usize::from(HIGH_LEVEL),
+    );
+    assert!(raw.holder().is_some(), "nothing was released");
+}
+
+#[test]
 fn release_on_another_processor_stops_and_leaves_the_lock_to_its_holder() {
     let _m = machine_alone();
     let raw = Arc::new(RawNdisSpinLock::<K>::new());

@@ -30,6 +30,7 @@ unsafe fn checked<'a, K: Kernel>(lock: *mut RawNdisSpinLock<K>) -> &'a RawNdisSp
 /// `lock` is NULL or misaligned (a bug check) or points to a writable `NDIS_SPIN_LOCK` that
 /// nobody holds.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAllocateSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     unsafe { checked(lock) }.initialize();
@@ -41,6 +42,7 @@ pub unsafe extern "system" fn NdisAllocateSpinLock(lock: *mut RawNdisSpinLock) {
 ///
 /// `lock` is NULL or misaligned (a bug check) or points to an `NDIS_SPIN_LOCK`.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisFreeSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     let _ = unsafe { checked(lock) };
@@ -52,6 +54,7 @@ pub unsafe extern "system" fn NdisFreeSpinLock(lock: *mut RawNdisSpinLock) {
 ///
 /// `lock` is NULL or misaligned (a bug check) or points to an initialised `NDIS_SPIN_LOCK`.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisAcquireSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     unsafe { checked(lock) }.acquire();
@@ -64,6 +67,7 @@ pub unsafe extern "system" fn NdisAcquireSpinLock(lock: *mut RawNdisSpinLock) {
 /// `lock` is NULL or misaligned (a bug check) or points to an initialised `NDIS_SPIN_LOCK`
 /// that the calling thread acquired.
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisReleaseSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     let lock = unsafe { checked(lock) };
@@ -77,6 +81,7 @@ pub unsafe extern "system" fn NdisReleaseSpinLock(lock: *mut RawNdisSpinLock) {
 ///
 /// As [`NdisAcquireSpinLock`].
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisDprAcquireSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     unsafe { checked(lock) }.dpr_acquire();
@@ -88,6 +93,7 @@ pub unsafe extern "system" fn NdisDprAcquireSpinLock(lock: *mut RawNdisSpinLock)
 ///
 /// As [`NdisReleaseSpinLock`].
 #[cfg_attr(any(not(windows), feature = "driver"), unsafe(no_mangle))]
+#[allow(non_snake_case, reason = "the NDIS name, also when it is not exported")]
 pub unsafe extern "system" fn NdisDprReleaseSpinLock(lock: *mut RawNdisSpinLock) {
     // SAFETY: the caller's contract.
     let lock = unsafe { checked(lock) };

@@ -196,9 +196,24 @@ impl<K: Kernel> RawNdisSpinLock<K> {
         self.check_release(Release::Lowering);
         // SAFETY: the caller holds the lock (checked above, and its contract).
         let old = unsafe { self.old_irql.get().read() };
+        if old > DISPATCH_LEVEL {
+            // C code overwrote OldIrql: lowering there would raise. The verifier's stop for a
+            // lower to a higher IRQL, before anything is released.
+            K::bug_check(
+                bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                [
+                    verifier::LOWER_TO_HIGHER,
+                    usize::from(DISPATCH_LEVEL),
+                    usize::from(old),
+                    0,
+                ],
+            );
+        }
         self.holder.store(0, Ordering::Relaxed);
-        // SAFETY: the caller holds the spin lock; `old` is what its acquire raised from.
-        unsafe { K::release_spin_lock(&self.spin_lock, old) };
+        // SAFETY: the caller holds the spin lock, at DISPATCH_LEVEL (checked).
+        unsafe { K::release_spin_lock_from_dpc(&self.spin_lock) };
+        // SAFETY: the lock is released; `old` is at most DISPATCH_LEVEL (checked).
+        unsafe { K::lower_irql(old) };
     }
 
     /// `NdisDprReleaseSpinLock`: releases and stays at `DISPATCH_LEVEL`.
