@@ -19,8 +19,15 @@ extern "C" {
 #endif
 
 #if defined(_WIN32) && !defined(_WIN64)
+/* 32-bit x86: NTAPI routines are __stdcall, FASTCALL ones __fastcall (GCC spells both as
+ * attributes, which a header that defines the keywords away cannot touch). */
+#if defined(__GNUC__)
+#define NDIS_RWLOCK_API __attribute__((stdcall))
+#define NDIS_RWLOCK_FASTCALL __attribute__((fastcall))
+#else
 #define NDIS_RWLOCK_API __stdcall
 #define NDIS_RWLOCK_FASTCALL __fastcall
+#endif
 #else
 #define NDIS_RWLOCK_API
 #define NDIS_RWLOCK_FASTCALL
@@ -62,14 +69,33 @@ typedef struct _PROCESSOR_NUMBER {
 #define POOL_FLAG_PAGED 0x0000000000000100ULL
 
 KIRQL NDIS_RWLOCK_API KeGetCurrentIrql(void);
+VOID NDIS_RWLOCK_API KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
+#if defined(_WIN32) && !defined(_WIN64)
+/*
+ * 32-bit x86, as wdm.h declares them there: the IRQL and spin-lock routines are FASTCALL, and
+ * most of the documented names are macros over the exported Kf/Kef routines.
+ */
+KIRQL NDIS_RWLOCK_FASTCALL KfRaiseIrql(KIRQL NewIrql);
+VOID NDIS_RWLOCK_FASTCALL KfLowerIrql(KIRQL NewIrql);
+#define KeLowerIrql(NewIrql) KfLowerIrql(NewIrql)
+KIRQL NDIS_RWLOCK_FASTCALL KfAcquireSpinLock(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_FASTCALL KfReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
+#define KeAcquireSpinLockRaiseToDpc(SpinLock) KfAcquireSpinLock(SpinLock)
+#define KeReleaseSpinLock(SpinLock, NewIrql) KfReleaseSpinLock((SpinLock), (NewIrql))
+VOID NDIS_RWLOCK_FASTCALL KefAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_FASTCALL KefReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+#define KeAcquireSpinLockAtDpcLevel(SpinLock) KefAcquireSpinLockAtDpcLevel(SpinLock)
+#define KeReleaseSpinLockFromDpcLevel(SpinLock) KefReleaseSpinLockFromDpcLevel(SpinLock)
+BOOLEAN NDIS_RWLOCK_FASTCALL KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+#else
 KIRQL NDIS_RWLOCK_API KfRaiseIrql(KIRQL NewIrql);
 VOID NDIS_RWLOCK_API KeLowerIrql(KIRQL NewIrql);
-VOID NDIS_RWLOCK_API KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
 KIRQL NDIS_RWLOCK_API KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock);
 VOID NDIS_RWLOCK_API KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
 VOID NDIS_RWLOCK_API KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
 BOOLEAN NDIS_RWLOCK_API KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
 VOID NDIS_RWLOCK_API KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+#endif
 ULONG NDIS_RWLOCK_API KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber);
 ULONG NDIS_RWLOCK_API KeQueryMaximumProcessorCountEx(USHORT GroupNumber);
 VOID NDIS_RWLOCK_API KeEnterCriticalRegion(void);
