@@ -19,8 +19,15 @@ extern "C" {
 #endif
 
 #if defined(_WIN32) && !defined(_WIN64)
+/* 32-bit x86: NTAPI routines are __stdcall, FASTCALL ones __fastcall (GCC spells both as
+ * attributes, which a header that defines the keywords away cannot touch). */
+#if defined(__GNUC__)
+#define NDIS_RWLOCK_API __attribute__((stdcall))
+#define NDIS_RWLOCK_FASTCALL __attribute__((fastcall))
+#else
 #define NDIS_RWLOCK_API __stdcall
 #define NDIS_RWLOCK_FASTCALL __fastcall
+#endif
 #else
 #define NDIS_RWLOCK_API
 #define NDIS_RWLOCK_FASTCALL
@@ -62,14 +69,33 @@ typedef struct _PROCESSOR_NUMBER {
 #define POOL_FLAG_PAGED 0x0000000000000100ULL
 
 KIRQL NDIS_RWLOCK_API KeGetCurrentIrql(void);
+VOID NDIS_RWLOCK_API KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
+#if defined(_WIN32) && !defined(_WIN64)
+/*
+ * 32-bit x86, as wdm.h declares them there: the IRQL and spin-lock routines are FASTCALL, and
+ * most of the documented names are macros over the exported Kf/Kef routines.
+ */
+KIRQL NDIS_RWLOCK_FASTCALL KfRaiseIrql(KIRQL NewIrql);
+VOID NDIS_RWLOCK_FASTCALL KfLowerIrql(KIRQL NewIrql);
+#define KeLowerIrql(NewIrql) KfLowerIrql(NewIrql)
+KIRQL NDIS_RWLOCK_FASTCALL KfAcquireSpinLock(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_FASTCALL KfReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
+#define KeAcquireSpinLockRaiseToDpc(SpinLock) KfAcquireSpinLock(SpinLock)
+#define KeReleaseSpinLock(SpinLock, NewIrql) KfReleaseSpinLock((SpinLock), (NewIrql))
+VOID NDIS_RWLOCK_FASTCALL KefAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+VOID NDIS_RWLOCK_FASTCALL KefReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+#define KeAcquireSpinLockAtDpcLevel(SpinLock) KefAcquireSpinLockAtDpcLevel(SpinLock)
+#define KeReleaseSpinLockFromDpcLevel(SpinLock) KefReleaseSpinLockFromDpcLevel(SpinLock)
+BOOLEAN NDIS_RWLOCK_FASTCALL KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
+#else
 KIRQL NDIS_RWLOCK_API KfRaiseIrql(KIRQL NewIrql);
 VOID NDIS_RWLOCK_API KeLowerIrql(KIRQL NewIrql);
-VOID NDIS_RWLOCK_API KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
 KIRQL NDIS_RWLOCK_API KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock);
 VOID NDIS_RWLOCK_API KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
 VOID NDIS_RWLOCK_API KeAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
 BOOLEAN NDIS_RWLOCK_API KeTryToAcquireSpinLockAtDpcLevel(PKSPIN_LOCK SpinLock);
 VOID NDIS_RWLOCK_API KeReleaseSpinLockFromDpcLevel(PKSPIN_LOCK SpinLock);
+#endif
 ULONG NDIS_RWLOCK_API KeGetCurrentProcessorNumberEx(PPROCESSOR_NUMBER ProcNumber);
 ULONG NDIS_RWLOCK_API KeQueryMaximumProcessorCountEx(USHORT GroupNumber);
 VOID NDIS_RWLOCK_API KeEnterCriticalRegion(void);
@@ -138,6 +164,42 @@ VOID NDIS_RWLOCK_API NdisRwlAcquirePushLockWrite(PNDIS_RWL_PUSH_LOCK Lock,
 VOID NDIS_RWLOCK_API NdisRwlReleasePushLock(PNDIS_RWL_PUSH_LOCK Lock,
                                             PNDIS_RWL_PUSH_LOCK_STATE LockState);
 VOID NDIS_RWLOCK_API NdisRwlFreePushLock(PNDIS_RWL_PUSH_LOCK Lock); /* <= DISPATCH */
+
+/* ---- NDIS spin lock (section: NDIS_SPIN_LOCK) -------------------------------------------- */
+/*
+ * ndis.h's layout: the KSPIN_LOCK and the IRQL NdisAcquireSpinLock raised from, kept in the
+ * structure. Caller storage; NdisAllocateSpinLock initialises it, NdisFreeSpinLock frees
+ * nothing. NdisAcquireSpinLock at IRQL <= DISPATCH_LEVEL raises to DISPATCH_LEVEL;
+ * NdisDprAcquireSpinLock needs the caller at DISPATCH_LEVEL already. Every release checks that
+ * it runs at DISPATCH_LEVEL on the processor that holds the lock (the crate records it in the
+ * structure's tail padding) before it releases or lowers anything; else the machine stops.
+ */
+#ifndef _NDIS_
+typedef struct _NDIS_SPIN_LOCK {
+    KSPIN_LOCK SpinLock;
+    KIRQL OldIrql;
+} NDIS_SPIN_LOCK, *PNDIS_SPIN_LOCK;
+#endif
+
+/* Each is skipped where a header included before this one made it a macro. */
+#ifndef NdisAllocateSpinLock
+VOID NDIS_RWLOCK_API NdisAllocateSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisFreeSpinLock
+VOID NDIS_RWLOCK_API NdisFreeSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisAcquireSpinLock
+VOID NDIS_RWLOCK_API NdisAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisReleaseSpinLock
+VOID NDIS_RWLOCK_API NdisReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisDprAcquireSpinLock
+VOID NDIS_RWLOCK_API NdisDprAcquireSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
+#ifndef NdisDprReleaseSpinLock
+VOID NDIS_RWLOCK_API NdisDprReleaseSpinLock(PNDIS_SPIN_LOCK SpinLock);
+#endif
 
 /* ---- NDIS 6.20 reader/writer lock (section: NDIS_RW_LOCK_EX) ----------------------------- */
 /* Opaque: allocated by NdisAllocateRWLock, only ever handled through a pointer. */
@@ -248,6 +310,19 @@ VOID NDIS_RWLOCK_API NdisReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE Lo
 VOID NDIS_RWLOCK_API NdisDprAcquireReadWriteLock(PNDIS_RW_LOCK Lock, BOOLEAN fWrite,
                                                  PLOCK_STATE LockState);
 VOID NDIS_RWLOCK_API NdisDprReleaseReadWriteLock(PNDIS_RW_LOCK Lock, PLOCK_STATE LockState);
+
+NDIS_RWLOCK_STATIC_ASSERT(sizeof(NDIS_SPIN_LOCK) == 2 * sizeof(void *),
+                          "NDIS_SPIN_LOCK is two pointers in size");
+NDIS_RWLOCK_STATIC_ASSERT(offsetof(NDIS_SPIN_LOCK, OldIrql) == sizeof(void *),
+                          "OldIrql follows the KSPIN_LOCK");
+
+/* ---- The simulated machine (libndis_rwlock.a on Linux only) ------------------------------ */
+/* How many allocations tagged Tag are live in the simulated pool (their bytes in *Bytes when
+ * Bytes is not NULL): the leak report. */
+ULONG NDIS_RWLOCK_API NdisRwlSimPoolOutstanding(ULONG Tag, SIZE_T *Bytes);
+/* What Driver Verifier checks at driver unload: stops with 0xC4/0x62 (P2 tag, P3 allocations,
+ * P4 bytes) if anything tagged Tag is still allocated. */
+VOID NDIS_RWLOCK_API NdisRwlSimCheckUnload(ULONG Tag);
 
 #ifdef __cplusplus
 }

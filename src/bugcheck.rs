@@ -10,6 +10,15 @@
 pub const SPIN_LOCK_ALREADY_OWNED: u32 = 0x0F;
 /// 0x10 SPIN_LOCK_NOT_OWNED: a thread releases a spin lock it does not hold (P1 lock address).
 pub const SPIN_LOCK_NOT_OWNED: u32 = 0x10;
+/// 0x1E KMODE_EXCEPTION_NOT_HANDLED: a failed `ASSERT`/`NT_ASSERT` of C code compiled with
+/// include/km (P1 `STATUS_ASSERTION_FAILURE`, P2 the address of the expression's text, P3 the
+/// address of the file name, P4 the line).
+pub const KMODE_EXCEPTION_NOT_HANDLED: u32 = 0x1E;
+/// 0x93 INVALID_KERNEL_HANDLE: `ZwClose` of a handle that is not open (P1 handle, P2 1).
+pub const INVALID_KERNEL_HANDLE: u32 = 0x93;
+/// 0x139 KERNEL_SECURITY_CHECK_FAILURE: a list routine of include/km found a corrupt
+/// `LIST_ENTRY` (P1 3, P2 the entry).
+pub const KERNEL_SECURITY_CHECK_FAILURE: u32 = 0x139;
 /// 0xC4 DRIVER_VERIFIER_DETECTED_VIOLATION; parameter 1 is one of the `verifier::*` subcodes.
 pub const DRIVER_VERIFIER_DETECTED_VIOLATION: u32 = 0xC4;
 /// 0x133 DPC_WATCHDOG_VIOLATION: too long at DISPATCH_LEVEL (P1 = 1: cumulative time at
@@ -99,6 +108,10 @@ pub mod rw {
     /// (P4 = 1) or reads it (P4 = 0): either would alias the write guard's `&mut T`
     /// (P2 lock, P3 processor).
     pub const ALIASING_ACQUIRE: usize = 0x0F;
+    /// A wait (`KeWaitForSingleObject`) on an object that is neither an initialised `KEVENT`
+    /// nor a thread object of `PsCreateSystemThread` (simulated kernel; P2 object, P3 its
+    /// first header word).
+    pub const NOT_A_DISPATCHER_OBJECT: usize = 0x11;
     /// A thread exits while at DISPATCH_LEVEL or above (simulated kernel; P2 IRQL).
     pub const THREAD_EXIT_AT_DISPATCH: usize = 0x0C;
     /// A processor-affinity request at DISPATCH_LEVEL or above, for a processor that does not
@@ -184,6 +197,9 @@ pub fn name(code: u32) -> &'static str {
     match code {
         SPIN_LOCK_ALREADY_OWNED => "SPIN_LOCK_ALREADY_OWNED",
         SPIN_LOCK_NOT_OWNED => "SPIN_LOCK_NOT_OWNED",
+        KMODE_EXCEPTION_NOT_HANDLED => "KMODE_EXCEPTION_NOT_HANDLED",
+        INVALID_KERNEL_HANDLE => "INVALID_KERNEL_HANDLE",
+        KERNEL_SECURITY_CHECK_FAILURE => "KERNEL_SECURITY_CHECK_FAILURE",
         DRIVER_VERIFIER_DETECTED_VIOLATION => "DRIVER_VERIFIER_DETECTED_VIOLATION",
         DPC_WATCHDOG_VIOLATION => "DPC_WATCHDOG_VIOLATION",
         INVALID_PUSH_LOCK_FLAGS => "INVALID_PUSH_LOCK_FLAGS",

@@ -7,6 +7,9 @@
 //!   `NdisAcquireReadWriteLock`, `NdisReleaseReadWriteLock` and the `Dpr` variants: the legacy
 //!   NDIS 5 lock in caller-owned storage, on the same algorithm. Both are [`RwLock`] over
 //!   their raw lock: one guard layer for every reader/writer lock.
+//! - [`NdisSpinLock`] and the C exports `NdisAllocateSpinLock`, `NdisAcquireSpinLock`,
+//!   `NdisReleaseSpinLock`, the `Dpr` variants and `NdisFreeSpinLock`: the NDIS spin lock
+//!   (`NDIS_SPIN_LOCK`, [`storage::spinlock`]), whose releases check where they run.
 //! - [`PushLock`] and [`CriticalRegion`]: data behind an `EX_PUSH_LOCK`, whose waiters sleep;
 //!   [`storage::pushrw`]: an allocated push-lock reader/writer lock with the five calls of the
 //!   NDIS lock (`NdisRwlAllocatePushLock` and friends).
@@ -43,6 +46,7 @@ pub use safe::legacy::{LegacyReadGuard, LegacyRwLock, LegacyWriteGuard};
 pub use safe::pushlock::{CriticalRegion, PushLock, PushLockReadGuard, PushLockWriteGuard};
 pub use safe::rwlock::{RawRwLock, ReadGuard, RwLock, WriteGuard};
 pub use safe::rwlock_ex::{AllocError, ReadGuardEx, RwLockEx, WriteGuardEx};
+pub use safe::spinlock::{NdisSpinLock, NdisSpinLockGuard};
 
 // Windows build pieces; README.md ("Windows") explains the choice.
 // - The panic handler (wdk-panic: KeBugCheckEx 'RPNC') is linked in every Windows build, not

@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::{announced, assert_success, stdout};
+
 use std::process::Output;
 
 use ndis_rwlock::bugcheck::{self, rw, verifier};
@@ -26,32 +28,6 @@ fn stop(code: u32, params: [usize; 4]) -> String {
 
 fn c4(params: [usize; 4]) -> String {
     stop(bugcheck::DRIVER_VERIFIER_DETECTED_VIOLATION, params)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn assert_success(output: &Output) -> String {
-    let out = stdout(output);
-    assert!(
-        output.status.success(),
-        "{}: {out}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    out
-}
-
-/// The address the C program printed as `name=0x...` before its misuse.
-fn announced(output: &Output, name: &str) -> usize {
-    let out = stdout(output);
-    let value = out
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name}= line in {out}"));
-    usize::from_str_radix(value.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("{value}: {e}"))
 }
 
 /// The one `*** STOP` line on stderr.

@@ -27,12 +27,20 @@ impl Record {
     }
 }
 
-fn boot() {
+/// Boots the machine and takes it for the calling test alone: the tests bind threads to
+/// processors (`sim::dedicate`) and meet at barriers, so two of them running at once could
+/// each hold a processor the other's barrier waits for.
+fn boot() -> std::sync::MutexGuard<'static, ()> {
+    static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let machine = MACHINE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert_eq!(
         sim::boot(PROCESSORS),
         PROCESSORS,
         "every test here boots 8 processors"
     );
+    machine
 }
 
 /// Writes one word at a time, with a pause between words, so that a reader that is let in
@@ -60,7 +68,7 @@ fn pin(cpu: usize) {
 
 #[test]
 fn asymmetric_readers_never_see_a_write_half_done() {
-    boot();
+    let _machine = boot();
     let lock: RwLockEx<Record> =
         RwLockEx::new_asymmetric(Record { words: [0; WORDS] }).expect("pool");
     if cfg!(target_os = "linux") {
@@ -152,7 +160,7 @@ fn asymmetric_readers_never_see_a_write_half_done() {
 
 #[test]
 fn without_a_process_barrier_the_lock_is_symmetric() {
-    boot();
+    let _machine = boot();
     sim::fail_next_process_barriers(1);
     let lock: RwLockEx<Record> =
         RwLockEx::new_asymmetric(Record { words: [0; WORDS] }).expect("pool");
@@ -164,7 +172,7 @@ fn without_a_process_barrier_the_lock_is_symmetric() {
 
 #[test]
 fn the_c_allocation_and_new_are_symmetric() {
-    boot();
+    let _machine = boot();
     let lock: RwLockEx<u32> = RwLockEx::new(0).expect("pool");
     assert!(!lock.is_asymmetric());
     let raw = ndis_rwlock::ffi::rwlock_ex::NdisAllocateRWLock(std::ptr::null_mut());
@@ -177,7 +185,7 @@ fn the_c_allocation_and_new_are_symmetric() {
 
 #[test]
 fn a_writer_whose_barrier_fails_bug_checks_and_leaves_the_lock_free() {
-    boot();
+    let _machine = boot();
     let lock: RwLockEx<Record> =
         RwLockEx::new_asymmetric(Record { words: [0; WORDS] }).expect("pool");
     if !lock.is_asymmetric() {
@@ -205,7 +213,7 @@ fn a_writer_whose_barrier_fails_bug_checks_and_leaves_the_lock_free() {
 /// writer is inside (a flag the writer raises for the whole write).
 #[test]
 fn one_reader_one_writer_head_to_head() {
-    boot();
+    let _machine = boot();
     let lock: RwLockEx<Record> =
         RwLockEx::new_asymmetric(Record { words: [0; WORDS] }).expect("pool");
     const WRITES: u64 = 100_000;

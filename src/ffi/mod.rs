@@ -8,3 +8,4 @@
 pub mod legacy;
 pub mod pushrw;
 pub mod rwlock_ex;
+pub mod spinlock;

@@ -5,6 +5,7 @@
 //! - [`ex`]: the allocated `NDIS_RW_LOCK_EX` (one cache line per processor) and `LOCK_STATE_EX`.
 //! - [`legacy`]: the caller-owned NDIS 5 `NDIS_RW_LOCK` and `LOCK_STATE`.
 //! - [`pushrw`]: the allocated push-lock reader/writer lock and its state.
+//! - [`spinlock`]: the caller-owned `NDIS_SPIN_LOCK`.
 //!
 //! The reader/writer algorithm itself is written once, over the `RwStorage` trait,
 //! in `src/algorithm.rs`; the safe Rust types over these storages are in [`crate::safe`].
@@ -12,3 +13,4 @@
 pub mod ex;
 pub mod legacy;
 pub mod pushrw;
+pub mod spinlock;

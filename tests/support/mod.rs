@@ -40,8 +40,40 @@ pub fn static_library() -> PathBuf {
         .unwrap_or_else(|| panic!("no libndis_rwlock*.a near {}", exe.display()))
 }
 
-/// Compiles `tests/c/<name>.c` once per test process and returns the executable.
+/// Compiles `tests/c/<name>.c` against include/ndis_rwlock.h once per test process and
+/// returns the executable.
 pub fn c_program(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let flags = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+    ];
+    let include = root.join("include");
+    let source = root.join(format!("tests/c/{name}.c"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    compile(name, &source, &cc, &flags, &include)
+}
+
+/// Compiles `source` (relative to tests/c/, or absolute) as driver code is: with the WDK-style
+/// headers of include/km and nothing else than `flags` (`-std=gnu11 -Wall -Werror` for C,
+/// `-std=c++17 -Wall -Werror` for C++, plus whatever the test adds), once per test process
+/// under `name`.
+pub fn km_program(name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cxx = source.ends_with(".cpp");
+    let (variable, default) = if cxx { ("CXX", "c++") } else { ("CC", "cc") };
+    let compiler = std::env::var(variable).unwrap_or_else(|_| default.to_owned());
+    let include = root.join("include/km");
+    let source = root.join("tests/c").join(source);
+    compile(name, &source, &compiler, flags, &include)
+}
+
+fn compile(name: &str, source: &Path, cc: &str, flags: &[&str], include: &Path) -> PathBuf {
     static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
     let mut built = BUILT
         .lock()
@@ -49,33 +81,38 @@ pub fn c_program(name: &str) -> PathBuf {
     if let Some(path) = built.get_or_insert_with(HashMap::new).get(name) {
         return path.clone();
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("c_{name}"));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let library = static_library();
-    let status = Command::new(&cc)
-        .args([
-            "-std=c11",
-            "-D_GNU_SOURCE",
-            "-O1",
-            "-g",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-        ])
-        .arg("-pthread")
+    // Compile with exactly `flags` and the include directory; link separately.
+    let object = out.with_extension("o");
+    let status = Command::new(cc)
+        .args(flags)
         .arg("-I")
-        .arg(root.join("include"))
-        .arg(root.join(format!("tests/c/{name}.c")))
+        .arg(include)
+        .arg("-c")
+        .arg(source)
+        .arg("-o")
+        .arg(&object)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the compiler {cc}: {e}"));
+    assert!(
+        status.success(),
+        "compiling {} failed ({status})",
+        source.display()
+    );
+    let status = Command::new(cc)
+        .arg("-pthread")
+        .arg(&object)
         .arg(&library)
         .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"])
         .arg("-o")
         .arg(&out)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run the linker {cc}: {e}"));
     assert!(
         status.success(),
-        "compiling tests/c/{name}.c against {} failed ({status})",
+        "linking {} with {} failed ({status})",
+        source.display(),
         library.display()
     );
     built
@@ -157,4 +194,73 @@ pub fn assert_stopped(output: &Output, line: &str) {
         stderr.lines().any(|l| l == line),
         "expected the line\n{line}\nin stderr:\n{stderr}"
     );
+}
+
+/// The program's standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Checks that the program succeeded and returns its standard output.
+pub fn assert_success(output: &Output) -> String {
+    let out = stdout(output);
+    assert!(
+        output.status.success(),
+        "{}: {out}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// The value the program printed on a line `name=...` (hexadecimal with a 0x prefix, else
+/// decimal), typically an address before a misuse.
+pub fn announced(output: &Output, name: &str) -> usize {
+    let out = stdout(output);
+    let value = out
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name}= line in {out}"));
+    match value.strip_prefix("0x") {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => value.parse(),
+    }
+    .unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
+/// Tests of one binary that hold processors at `DISPATCH_LEVEL` while waiting for each other
+/// take this exclusively ([`machine_alone`]), so that two such tests never wait for each
+/// other's processors; the others share it ([`machine`]).
+static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Boots the simulated machine with `processors` (every test of a binary asks for the same
+/// count) and shares it with the other tests.
+pub fn machine(processors: u32) -> std::sync::RwLockReadGuard<'static, ()> {
+    assert_eq!(ndis_rwlock::sim::boot(processors), processors);
+    GATE.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// As [`machine`], alone.
+pub fn machine_alone(processors: u32) -> std::sync::RwLockWriteGuard<'static, ()> {
+    assert_eq!(ndis_rwlock::sim::boot(processors), processors);
+    GATE.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Raises the current thread to `to` on the simulated kernel.
+pub fn raise(to: ndis_rwlock::kernel::Irql) -> ndis_rwlock::kernel::Irql {
+    use ndis_rwlock::kernel::Kernel;
+    // SAFETY: the tests only raise to a level at or above the current one (a lower one is a
+    // bug check, not undefined behaviour, on the simulated kernel).
+    unsafe { ndis_rwlock::sim::Sim::raise_irql(to) }
+}
+
+/// Lowers the current thread to `to` on the simulated kernel, on purpose: the checks under
+/// test read the IRQL themselves.
+pub fn lower(to: ndis_rwlock::kernel::Irql) {
+    use ndis_rwlock::kernel::Kernel;
+    // SAFETY: a lower to a higher level is a bug check on the simulated kernel; what the
+    // thread holds is the test's business.
+    unsafe { ndis_rwlock::sim::Sim::lower_irql(to) }
 }

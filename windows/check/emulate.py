@@ -33,6 +33,7 @@ PROCESSORS = 4
 NDIS_RWLOCK_VIOLATION = 0x4E44524C
 RW_NULL_LOCK = 0x01
 RW_BAD_LOCK_STATE = 0x06
+SPIN_LOCK_NOT_OWNED = 0x10
 # Flags of NdisAcquireRWLockRead/Write (include/ndis_rwlock.h).
 NDIS_RWL_AT_DISPATCH_LEVEL = 0x1
 # Sizes of the caller-owned structures (include/ndis_rwlock.h): LOCK_STATE_EX is three bytes,
@@ -42,6 +43,7 @@ LOCK_STATE_EX_SIZE = 3
 LOCK_STATE_SIZE = 4
 PUSH_LOCK_STATE_SIZE = 16
 NDIS_RW_LOCK_SIZE = 16 + 16 * 64
+NDIS_SPIN_LOCK_SIZE = 16  # KSPIN_LOCK, KIRQL, padding (the crate keeps the holder there)
 CANARY = b"\xa5" * 32
 # The upper bits of a KIRQL argument are undefined in the x64 calling convention: garbage that
 # the image must not rely on (the hooks mask to 8 bits, as the kernel does).
@@ -548,6 +550,49 @@ def push_null(image):
     expect_bug_check(image, RW_NULL_LOCK, "NdisRwlAcquirePushLockWrite", 0, state, 0)
 
 
+def spin_pairs(image):
+    """NDIS_SPIN_LOCK: NdisAcquireSpinLock/NdisReleaseSpinLock from every IRQL up to
+    DISPATCH_LEVEL and on two processors, the Dpr pair at DISPATCH_LEVEL; nothing written
+    outside the structure."""
+    k = image.kernel
+    lock = image.guarded(NDIS_SPIN_LOCK_SIZE)
+    image.call("NdisAllocateSpinLock", lock)
+    for irql in (PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL):
+        for processor in (0, PROCESSORS - 1):
+            k.irql, k.processor = irql, processor
+            since = len(k.calls)
+            image.call("NdisAcquireSpinLock", lock)
+            expect(k.irql == DISPATCH_LEVEL, f"NdisAcquireSpinLock: IRQL {k.irql} while held")
+            expect(k.spin_locks, "NdisAcquireSpinLock took no spin lock")
+            image.call("NdisReleaseSpinLock", lock)
+            expect_quiet(image, irql, f"NdisAcquireSpinLock + NdisReleaseSpinLock at IRQL {irql}")
+            expect(calls_of(image, "KeAcquireSpinLockAtDpcLevel", since), "no KSPIN_LOCK acquire seen")
+    k.irql, k.processor = DISPATCH_LEVEL, 0
+    image.call("NdisDprAcquireSpinLock", lock)
+    expect(k.spin_locks and k.irql == DISPATCH_LEVEL, "NdisDprAcquireSpinLock took no spin lock")
+    image.call("NdisDprReleaseSpinLock", lock)
+    expect_quiet(image, DISPATCH_LEVEL, "NdisDprAcquireSpinLock + NdisDprReleaseSpinLock")
+    k.irql = PASSIVE_LEVEL
+    image.call("NdisFreeSpinLock", lock)
+    image.check_writes([(lock, NDIS_SPIN_LOCK_SIZE)])
+    expect_pool_returned(image, "NDIS_SPIN_LOCK")
+
+
+def spin_checks(image):
+    """A NULL lock, and a release of a lock nobody holds (0x10), stop before anything."""
+    expect_bug_check(image, RW_NULL_LOCK, "NdisAcquireSpinLock", 0)
+    lock = image.guarded(NDIS_SPIN_LOCK_SIZE)
+    image.call("NdisAllocateSpinLock", lock)
+    image.kernel.irql = DISPATCH_LEVEL
+    try:
+        image.call("NdisDprReleaseSpinLock", lock)
+    except BugCheck as bug_check:
+        expect(bug_check.code == SPIN_LOCK_NOT_OWNED, f"NdisDprReleaseSpinLock: {bug_check}, expected 0x10")
+        expect(not image.kernel.spin_locks, "a spin lock was touched")
+        return
+    raise Violation("NdisDprReleaseSpinLock of a free lock returned; expected a bug check")
+
+
 SCENARIOS = {
     "DllInitialize": [dll_initialize],
     "DllUnload": [dll_unload],
@@ -566,6 +611,12 @@ SCENARIOS = {
     "NdisRwlAcquirePushLockRead": [push_pairs, push_null],
     "NdisRwlAcquirePushLockWrite": [push_pairs],
     "NdisRwlReleasePushLock": [push_pairs],
+    "NdisAllocateSpinLock": [spin_pairs],
+    "NdisFreeSpinLock": [spin_pairs],
+    "NdisAcquireSpinLock": [spin_pairs, spin_checks],
+    "NdisReleaseSpinLock": [spin_pairs],
+    "NdisDprAcquireSpinLock": [spin_pairs],
+    "NdisDprReleaseSpinLock": [spin_pairs, spin_checks],
 }
 
 

@@ -36,7 +36,7 @@ pub const POOL_FLAG_PAGED: u64 = 0x100;
 /// # Safety
 ///
 /// A non-null, aligned `lock` points to a live `KSPIN_LOCK` for `'a`.
-unsafe fn spin_lock<'a>(lock: *mut usize) -> &'a KSpinLock {
+pub(crate) unsafe fn spin_lock<'a>(lock: *mut usize) -> &'a KSpinLock {
     if lock.is_null() {
         Sim::bug_check(bugcheck::NDIS_RWLOCK_VIOLATION, [rw::NULL_LOCK, 0, 0, 0]);
     }

@@ -38,12 +38,14 @@
 //!
 //! # Bug checks
 //!
-//! A bug check is a panic whose payload is a [`BugCheck`]; its line (`*** STOP: ...`) is also
-//! printed to stderr. Rust tests catch it with [`catch_bug_check`]. Called through the C ABI,
-//! the panic cannot unwind out of an `extern "system"` function, so the process aborts after
-//! printing the line: the machine stops. Before unwinding, the bug-checking thread is reset
-//! to `PASSIVE_LEVEL`, gives its processor back and leaves its critical regions, so that the
-//! rest of the machine stays usable; the lock it misused is left as it was.
+//! Inside [`catch_bug_check`], a bug check unwinds to it with a [`BugCheck`] as payload,
+//! without the panic hook (nothing is printed): that is how Rust tests see stops. Before
+//! unwinding, the bug-checking thread is reset to `PASSIVE_LEVEL`, gives its processor back and
+//! leaves its critical regions, so that the rest of the machine stays usable; the lock it
+//! misused is left as it was. Anywhere else (C code, any thread outside `catch_bug_check`) the
+//! machine stops: the first stop of the process prints one line, `*** STOP: ...` and the
+//! code's name, to stderr and aborts the process (`SIGABRT`); a concurrent stop prints nothing
+//! and never returns. Nothing else is printed, whatever `RUST_BACKTRACE` says.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -56,9 +58,14 @@ use crossbeam_utils::CachePadded;
 use crate::bugcheck::{self, rw, verifier};
 use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel, PASSIVE_LEVEL, Place};
 
+pub mod dispatcher;
 pub mod exports;
+pub mod memory;
 pub mod pool;
 pub mod pushlock;
+pub mod queued;
+mod stop;
+pub mod time;
 
 /// The simulated kernel, as a [`Kernel`] implementation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,9 +101,15 @@ impl std::error::Error for BugCheck {}
 
 /// Runs `f` and returns the bug check it raised, or its value if it raised none.
 ///
-/// A panic that is not a bug check is resumed.
+/// Inside `f`, a bug check of this thread unwinds to here without the panic hook (no panic
+/// message or backtrace) and is not printed; outside every `catch_bug_check`, a bug check
+/// stops the process (see [`Kernel::bug_check`] on [`Sim`]). A panic that is not a bug check
+/// is resumed.
 pub fn catch_bug_check<R>(f: impl FnOnce() -> R) -> Result<R, BugCheck> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+    let catching = stop::catching();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    drop(catching);
+    match result {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast::<BugCheck>() {
             Ok(stop) => {
@@ -362,12 +375,10 @@ impl Drop for Detach {
     fn drop(&mut self) {
         let irql = THREAD.try_with(ThreadState::irql).unwrap_or(PASSIVE_LEVEL);
         if irql >= DISPATCH_LEVEL {
-            let stop = BugCheck {
+            stop::halt(BugCheck {
                 code: bugcheck::NDIS_RWLOCK_VIOLATION,
                 params: [rw::THREAD_EXIT_AT_DISPATCH, usize::from(irql), 0, 0],
-            };
-            eprintln!("{stop}");
-            std::process::abort();
+            });
         }
         let _ = THREAD.try_with(|t| {
             if t.dedicated.replace(false) {
@@ -639,12 +650,10 @@ fn check_owner_watchdog(p: &Processor) {
         .max(machine().watchdog_ms.load(Ordering::Relaxed));
     let elapsed = now_ms().saturating_sub(since);
     if elapsed > limit.saturating_mul(2) {
-        let stop = BugCheck {
+        stop::halt(BugCheck {
             code: bugcheck::DPC_WATCHDOG_VIOLATION,
             params: [1, elapsed as usize, limit as usize, 0],
-        };
-        eprintln!("{stop}");
-        std::process::abort();
+        });
     }
 }
 
@@ -857,13 +866,6 @@ fn still_stopping(t: &ThreadState) -> bool {
     }
     t.stopping.set(false);
     false
-}
-
-/// Stops the process with the line of `stop`, for a stop that cannot unwind.
-#[cold]
-fn stop_process(stop: BugCheck) -> ! {
-    eprintln!("{stop}");
-    std::process::abort()
 }
 
 /// Puts the thread back to a clean state after a bug check, so the machine stays usable.
@@ -1293,17 +1295,20 @@ unsafe impl Kernel for Sim {
         !fail && host_barrier::run()
     }
 
+    /// Inside [`catch_bug_check`] on this thread: puts the thread back to a clean state and
+    /// unwinds to it (no panic hook, nothing printed). Elsewhere: the first stop of the
+    /// process prints its `*** STOP` line to stderr and aborts (`SIGABRT`); a concurrent or
+    /// later stop prints nothing and never returns.
     #[cold]
     fn bug_check(code: u32, params: [usize; 4]) -> ! {
         let stop = BugCheck { code, params };
-        if std::thread::panicking() {
-            // A stop inside a destructor that runs while the thread unwinds (a lock dropped
-            // during a panic, say): a second panic would abort the process with Rust's
-            // message. The machine stops here instead, with its line.
-            stop_process(stop);
+        if !stop::is_caught() || std::thread::panicking() {
+            // Outside catch_bug_check the machine stops. So it does for a stop inside a
+            // destructor that runs while the thread unwinds (a lock dropped during a panic,
+            // say): a second unwind would abort the process with Rust's message.
+            stop::halt(stop);
         }
-        eprintln!("{stop}");
         THREAD.with(reset_after_stop);
-        std::panic::panic_any(stop)
+        stop::raise(stop)
     }
 }

@@ -178,6 +178,12 @@ pub(crate) fn allocate(size: usize, tag: u32) -> *mut u8 {
     ptr
 }
 
+/// The tag of the live allocation at `address`, if there is one (`ExFreePool` frees without a
+/// tag).
+pub(crate) fn tag_of(address: usize) -> Option<u32> {
+    with_pool(|p| p.live.get(&address).map(|a| a.tag))
+}
+
 pub(crate) fn free(ptr: *mut u8, tag: u32) {
     let irql = Sim::current_irql();
     let address = ptr as usize;
