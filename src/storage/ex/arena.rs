@@ -58,8 +58,9 @@
 //!
 //! # Synchronisation
 //!
-//! The list and the sets' free masks are changed only under the arena's spin lock
-//! (`KeAcquireSpinLockRaiseToDpc`); allocation and free are not hot paths. The counts are
+//! The list and the sets' free masks are changed only under the arena's spin lock (raised to
+//! `DISPATCH_LEVEL`, then `KeAcquireSpinLockAtDpcLevel`); allocation and free are not hot
+//! paths. The counts are
 //! never touched under it: each is constructed when its index is handed out and dropped when
 //! the index comes back, by the one thread that allocates or frees the lock.
 //!
@@ -68,7 +69,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
-use crate::kernel::{KSpinLock, Kernel};
+use crate::kernel::{DISPATCH_LEVEL, Irql, KSpinLock, Kernel};
 use crate::sync::AtomicU32;
 
 /// Pool tag of the arena's sets: `NRwA` in a pool dump.
@@ -183,6 +184,28 @@ impl Slots {
     }
 }
 
+/// Takes the arena's spin lock: `KeAcquireSpinLockRaiseToDpc`, spelt as the raise and the
+/// at-DPC acquire that the rest of the crate already imports. Returns the IRQL to restore.
+fn lock<K: Kernel>(arena: &Arena) -> Irql {
+    // SAFETY: the arena is used at IRQL <= DISPATCH_LEVEL (`allocate` and `free` run after a
+    // pool call that bug-checks above it; `stats` documents it), so this never lowers.
+    let old = unsafe { K::raise_irql(DISPATCH_LEVEL) };
+    K::acquire_spin_lock_at_dpc(&arena.spin);
+    old
+}
+
+/// Releases the arena's spin lock and returns to `old`.
+///
+/// # Safety
+///
+/// Pairs with the [`lock`] that returned `old`, on the same thread.
+unsafe fn unlock<K: Kernel>(arena: &Arena, old: Irql) {
+    // SAFETY: the caller took the spin lock with `lock`, at DISPATCH_LEVEL.
+    unsafe { K::release_spin_lock_from_dpc(&arena.spin) };
+    // SAFETY: `old` is what `lock` raised from, at most DISPATCH_LEVEL; nothing is held.
+    unsafe { K::lower_irql(old) };
+}
+
 /// What the arena holds now: sets, and locks (indices in use) in them. A snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ArenaStats {
@@ -194,10 +217,10 @@ pub struct ArenaStats {
     pub bytes: usize,
 }
 
-/// The arena's contents now.
+/// The arena's contents now. `IRQL <= DISPATCH_LEVEL`.
 pub fn stats<K: Kernel>() -> ArenaStats {
     let arena = arena();
-    let old = K::acquire_spin_lock(&arena.spin);
+    let old = lock::<K>(arena);
     let mut stats = ArenaStats::default();
     // SAFETY: under the arena's spin lock.
     let mut set = unsafe { *arena.head.get() };
@@ -210,7 +233,7 @@ pub fn stats<K: Kernel>() -> ArenaStats {
         set = header.next;
     }
     // SAFETY: acquired just above, with `old`.
-    unsafe { K::release_spin_lock(&arena.spin, old) };
+    unsafe { unlock::<K>(arena, old) };
     stats
 }
 
@@ -325,11 +348,11 @@ unsafe fn unlink(arena: &Arena, set: *mut Set) {
 /// DISPATCH_LEVEL`.
 pub(crate) fn allocate<K: Kernel>(processors: u32) -> Option<Slots> {
     let arena = arena();
-    let old = K::acquire_spin_lock(&arena.spin);
+    let old = lock::<K>(arena);
     // SAFETY: under the spin lock.
     let found = unsafe { take_free(arena, processors) };
     // SAFETY: acquired just above, with `old`.
-    unsafe { K::release_spin_lock(&arena.spin, old) };
+    unsafe { unlock::<K>(arena, old) };
     let slots = match found {
         Some(slots) => slots,
         None => grow::<K>(arena, processors)?,
@@ -347,7 +370,7 @@ pub(crate) fn allocate<K: Kernel>(processors: u32) -> Option<Slots> {
 #[cold]
 fn grow<K: Kernel>(arena: &Arena, processors: u32) -> Option<Slots> {
     let set = new_set::<K>(processors)?;
-    let old = K::acquire_spin_lock(&arena.spin);
+    let old = lock::<K>(arena);
     // SAFETY: under the spin lock.
     let raced = unsafe { take_free(arena, processors) };
     if raced.is_none() {
@@ -357,7 +380,7 @@ fn grow<K: Kernel>(arena: &Arena, processors: u32) -> Option<Slots> {
     // SAFETY: under the spin lock; linked or not, the set is live and its header ours.
     let slots = raced.or_else(|| unsafe { take_free(arena, processors) });
     // SAFETY: acquired just above, with `old`.
-    unsafe { K::release_spin_lock(&arena.spin, old) };
+    unsafe { unlock::<K>(arena, old) };
     if raced.is_some() {
         // SAFETY: the set was never linked nor handed out: ours alone.
         let base = unsafe { (*set).base };
@@ -384,7 +407,7 @@ pub(crate) unsafe fn free<K: Kernel>(set: SetRef, index: u32) {
         unsafe { core::ptr::drop_in_place(count) };
     }
     let arena = arena();
-    let old = K::acquire_spin_lock(&arena.spin);
+    let old = lock::<K>(arena);
     // SAFETY: under the spin lock; the set is live while it has an index in use (this one).
     let header = unsafe { &mut *set };
     header.free |= 1 << index;
@@ -395,7 +418,7 @@ pub(crate) unsafe fn free<K: Kernel>(set: SetRef, index: u32) {
         unsafe { unlink(arena, set) };
     }
     // SAFETY: acquired just above, with `old`.
-    unsafe { K::release_spin_lock(&arena.spin, old) };
+    unsafe { unlock::<K>(arena, old) };
     if empty {
         // SAFETY: the set is unlinked and has no index in use: nothing refers to it any more.
         unsafe { K::free_pool(base, ARENA_TAG) };
