@@ -162,11 +162,26 @@ struct Processor {
 }
 
 /// Whether a plain thread runs on the processor it keeps: written only by that thread, read
-/// by a thread that takes the processor from it. One per thread, never freed (a taker may
-/// read it after the thread is gone).
+/// by a thread that takes the processor from it. One per live thread; never freed, because a
+/// taker may still read it after the thread is gone: an exited thread's lease goes back to
+/// [`LEASES`] for the next thread that attaches (a taker that reads it then at worst waits
+/// until that thread is below `DISPATCH_LEVEL`).
 #[derive(Debug, Default)]
 struct Lease {
     active: AtomicBool,
+}
+
+/// Leases of exited threads, for reuse.
+static LEASES: std::sync::Mutex<Vec<&'static CachePadded<Lease>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A lease for a thread that attaches: a reused one, or a new one that is never freed.
+fn new_lease() -> &'static CachePadded<Lease> {
+    let reused = LEASES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop();
+    reused.unwrap_or_else(|| Box::leak(Box::new(CachePadded::default())))
 }
 
 /// `Processor::since_ms` when no watchdog runs on the processor.
@@ -296,7 +311,7 @@ struct ThreadState {
     /// NO_PROCESSOR; see "Keeping a processor".
     kept: Cell<u32>,
     /// The thread's lease, made when it attaches.
-    lease: Cell<*const Lease>,
+    lease: Cell<*const CachePadded<Lease>>,
     /// Whether the processor the thread owns or keeps has its lease as `holder`.
     leased: Cell<bool>,
     dedicated: Cell<bool>,
@@ -385,6 +400,15 @@ impl Drop for Detach {
                 release_processor(t);
             }
             give_back_kept(t);
+            let lease = t.lease.replace(std::ptr::null());
+            if !lease.is_null() {
+                // SAFETY: the lease came from `new_lease`, and is never freed.
+                let padded = unsafe { &*lease };
+                LEASES
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(padded);
+            }
         });
     }
 }
@@ -407,9 +431,7 @@ fn attach(t: &ThreadState) {
     let n = u32::try_from(m.processors.len()).unwrap_or(u32::MAX);
     t.home.set(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
     t.refresh_processor();
-    // Leaked on purpose: a thread taking a processor this thread kept may read it later.
-    let lease: &'static CachePadded<Lease> = Box::leak(Box::new(CachePadded::default()));
-    t.lease.set(std::ptr::from_ref::<Lease>(lease));
+    t.lease.set(new_lease());
     DETACH.with(|_| {});
 }
 
@@ -569,9 +591,14 @@ fn light_fence() {
 /// The thread's lease.
 #[inline]
 fn lease_of(t: &ThreadState) -> &'static Lease {
-    // SAFETY: set when the thread attached (every path here runs on an attached thread) to a
-    // leaked, never-freed lease.
-    unsafe { &*t.lease.get() }
+    if t.lease.get().is_null() {
+        // Given back by the thread's exit, yet the thread raises again (from another
+        // thread-local's destructor): a lease of its own again.
+        t.lease.set(new_lease());
+    }
+    // SAFETY: a lease from `new_lease` (just above, or when the thread attached), never freed.
+    let padded: &'static CachePadded<Lease> = unsafe { &*t.lease.get() };
+    padded
 }
 
 /// Takes the thread's home processor (a ticket lock: first come, first served). `raising`:
