@@ -237,6 +237,16 @@ fn build(processors: u32) -> Machine {
     }
 }
 
+/// The machine, on the paths of a thread that is attached (so the machine has booted and its
+/// clock runs): no start-up check.
+#[inline]
+fn booted() -> &'static Machine {
+    match MACHINE.get() {
+        Some(m) => m,
+        None => machine(),
+    }
+}
+
 fn machine() -> &'static Machine {
     let m = MACHINE.get_or_init(|| build(default_processor_count()));
     if !m.clock_started.load(Ordering::Relaxed) && !m.clock_started.swap(true, Ordering::AcqRel) {
@@ -606,7 +616,7 @@ fn lease_of(t: &ThreadState) -> &'static Lease {
 /// by a plain thread that may keep the processor afterwards; else for [`dedicate`].
 fn acquire_processor(t: &ThreadState, raising: bool) {
     let index = t.home.get();
-    let p = &machine().processors[index as usize];
+    let p = &booted().processors[index as usize];
     let ticket = p.next.fetch_add(1, Ordering::SeqCst);
     let mut spins = 0u32;
     while p.serving.load(Ordering::SeqCst) != ticket {
@@ -748,7 +758,7 @@ fn try_take_kept(p: &Processor, ticket: u64) -> bool {
 /// release store (only the ticket's holder moves `serving`), unless a thread in line took it
 /// first (see [`try_take_kept`]).
 fn give_back(t: &ThreadState, index: u32) {
-    let p = &machine().processors[index as usize];
+    let p = &booted().processors[index as usize];
     if t.leased.replace(false) {
         let lease = std::ptr::from_ref(lease_of(t)).cast_mut();
         if p.holder
@@ -810,7 +820,7 @@ fn keep_processor(t: &ThreadState) {
         return;
     }
     t.refresh_processor();
-    let p = &machine().processors[index as usize];
+    let p = &booted().processors[index as usize];
     p.owner.store(0, Ordering::Relaxed);
     p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
     lease_of(t).active.store(false, Ordering::Release);
@@ -834,7 +844,7 @@ fn retake_kept(t: &ThreadState) -> bool {
         give_back_kept(t);
         return false;
     }
-    let p = &machine().processors[index as usize];
+    let p = &booted().processors[index as usize];
     let lease = lease_of(t);
     lease.active.store(true, Ordering::Relaxed);
     light_fence();
@@ -865,7 +875,7 @@ static NOW_MS: AtomicU64 = AtomicU64::new(0);
 
 fn watchdog_limit(t: &ThreadState) -> u64 {
     match t.watchdog_ms.get() {
-        0 => machine().watchdog_ms.load(Ordering::Relaxed),
+        0 => booted().watchdog_ms.load(Ordering::Relaxed),
         ms => ms,
     }
 }
@@ -952,7 +962,10 @@ mod host_barrier {
     /// Whether the host has the barrier.
     #[inline]
     pub(super) fn available() -> bool {
-        command().is_some()
+        match COMMAND.get() {
+            Some(command) => command.is_some(),
+            None => command().is_some(),
+        }
     }
 }
 
