@@ -12,7 +12,9 @@
 //!
 //! Every wrapper takes one shared acquisition of a lock that nobody else holds, reads the
 //! protected `u64` and releases; the simulated thread is bound to processor 0
-//! (`sim::dedicate`), as in the benchmarks.
+//! (`sim::dedicate`), as in the benchmarks, except in the `_plain` rows: there a plain thread
+//! (attached on first use, never dedicated, as C driver code runs) calls the C ABI, so that a
+//! raise from `PASSIVE_LEVEL` takes the simulated kernel's path for such threads.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -167,6 +169,8 @@ const LOCKS: &[&str] = &[
     "rwlock_ex_asym_passive",
     "ndis_c_dispatch",
     "ndis_c_passive",
+    "ndis_c_dispatch_plain",
+    "ndis_c_passive_plain",
     "legacy_dispatch",
     "legacy_passive",
     "pushlock",
@@ -264,6 +268,18 @@ fn run(name: &str, n: u64, show: bool) -> Duration {
             // SAFETY: allocated above, released by every pair, not used afterwards.
             unsafe { NdisFreeRWLock(lock) };
             took
+        }
+        "ndis_c_dispatch_plain" | "ndis_c_passive_plain" => {
+            // A plain thread, as C driver code runs: attached on first use, not dedicated, so
+            // every raise and lower from PASSIVE_LEVEL takes the simulated processor's
+            // keep-and-retake path. The spawned thread's home is processor 1 (the main
+            // thread is bound to processor 0), which nobody else wants.
+            let base = name.trim_end_matches("_plain");
+            std::thread::scope(|s| {
+                s.spawn(|| sim::run_on(1, || run(base, n, show)))
+                    .join()
+                    .expect("the plain thread panicked")
+            })
         }
         "legacy_dispatch" => {
             let lock = LegacyRwLock::new(7u64);

@@ -813,7 +813,7 @@ fn give_back_kept(t: &ThreadState) {
 
 /// A plain thread dropping below `DISPATCH_LEVEL`: keeps its processor (no atomic
 /// read-modify-write, no fence) unless another thread waits for it.
-#[inline(never)]
+#[inline]
 fn keep_processor(t: &ThreadState) {
     let index = t.owned.replace(NO_PROCESSOR);
     if index == NO_PROCESSOR {
@@ -829,19 +829,31 @@ fn keep_processor(t: &ThreadState) {
         || p.next.load(Ordering::Relaxed) != p.serving.load(Ordering::Relaxed).wrapping_add(1)
     {
         // Someone is in line: hand over now rather than make it take the processor.
-        give_back(t, index);
+        hand_over(t, index);
     } else {
         t.kept.set(index);
     }
 }
 
+/// [`give_back`] from [`keep_processor`], out of its line: the rare case.
+#[cold]
+#[inline(never)]
+fn hand_over(t: &ThreadState, index: u32) {
+    give_back(t, index);
+}
+
 /// A plain thread rising to `DISPATCH_LEVEL` on the processor it kept: `true` if it still
 /// holds it (nobody revoked the lease), with no atomic read-modify-write and no fence.
+/// `false` (the caller then takes a processor the slow way) if it keeps none, keeps another
+/// than its home (given back here), or lost it.
 #[inline]
 fn retake_kept(t: &ThreadState) -> bool {
     let index = t.kept.get();
     if index != t.home.get() {
-        give_back_kept(t);
+        // Keeps nothing (or is not attached: `home` is always a processor), or moved home.
+        if index != NO_PROCESSOR {
+            give_back_kept(t);
+        }
         return false;
     }
     let p = &booted().processors[index as usize];
@@ -849,19 +861,26 @@ fn retake_kept(t: &ThreadState) -> bool {
     lease.active.store(true, Ordering::Relaxed);
     light_fence();
     if p.holder.load(Ordering::Acquire) != std::ptr::from_ref(lease).cast_mut() {
-        // Taken by the next thread in line while we were below DISPATCH_LEVEL.
-        lease.active.store(false, Ordering::Release);
-        t.kept.set(NO_PROCESSOR);
-        t.leased.set(false);
+        lost_kept(t, lease);
         return false;
     }
     t.kept.set(NO_PROCESSOR);
     p.owner.store(t.identity.get(), Ordering::Relaxed);
     p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
     p.since_ms.store(now_ms(), Ordering::Release);
+    // `processor` is `home` already, which is `index`.
     t.owned.set(index);
-    t.refresh_processor();
     true
+}
+
+/// The kept processor was taken by the next thread in line while this one was below
+/// `DISPATCH_LEVEL`.
+#[cold]
+#[inline(never)]
+fn lost_kept(t: &ThreadState, lease: &Lease) {
+    lease.active.store(false, Ordering::Release);
+    t.kept.set(NO_PROCESSOR);
+    t.leased.set(false);
 }
 
 /// Milliseconds since boot, as the clock thread last stored them (it starts with the machine,
@@ -880,16 +899,22 @@ fn watchdog_limit(t: &ThreadState) -> u64 {
     }
 }
 
-#[inline(never)]
+#[inline]
 fn check_watchdog(t: &ThreadState) {
     let elapsed = now_ms().saturating_sub(t.dispatch_since_ms.get() & !SLOW_LOWER);
     let limit = watchdog_limit(t);
     if elapsed > limit {
-        Sim::bug_check(
-            bugcheck::DPC_WATCHDOG_VIOLATION,
-            [1, elapsed as usize, limit as usize, 0],
-        );
+        watchdog_expired(elapsed, limit);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn watchdog_expired(elapsed: u64, limit: u64) -> ! {
+    Sim::bug_check(
+        bugcheck::DPC_WATCHDOG_VIOLATION,
+        [1, elapsed as usize, limit as usize, 0],
+    )
 }
 
 /// Whether the thread's stopping flag still stands: only while the bug check's unwinding
@@ -1066,7 +1091,7 @@ fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
         attach(t);
     }
     let old = t.irql();
-    if t.kept.get() == NO_PROCESSOR || !retake_kept(t) {
+    if !retake_kept(t) {
         acquire_processor(t, true);
     }
     t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
@@ -1079,8 +1104,8 @@ fn raise_undedicated(t: &ThreadState, new: Irql) -> Irql {
 const SLOW_LOWER: u64 = 1 << 63;
 
 /// A lower from DISPATCH_LEVEL or above to `new` below it, when the thread is not dedicated
-/// or the clock moved since it rose: check the watchdog, give the processor back.
-#[inline(never)]
+/// or the clock moved since it rose: check the watchdog, keep or give the processor back.
+#[inline]
 fn lower_below_dispatch(t: &ThreadState, new: Irql) {
     check_watchdog(t);
     t.set_irql(new);
@@ -1108,6 +1133,12 @@ unsafe impl Kernel for Sim {
             }
             if old < DISPATCH_LEVEL && new >= DISPATCH_LEVEL {
                 if !t.dedicated.get() {
+                    // The common case of a plain thread, inline: the processor it kept.
+                    if retake_kept(t) {
+                        t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
+                        t.set_irql(new);
+                        return old;
+                    }
                     return raise_undedicated(t, new);
                 }
                 t.dispatch_since_ms.set(now_ms());
