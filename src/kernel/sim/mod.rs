@@ -146,13 +146,10 @@ struct Processor {
     next: AtomicU64,
     /// The ticket that owns the processor now.
     serving: AtomicU64,
-    /// Identity of the owning thread, 0 when none (diagnostics only).
+    /// Identity of the thread whose ticket is served, 0 when none (diagnostics only; a plain
+    /// thread that keeps the processor below `DISPATCH_LEVEL` stays here, see
+    /// [`processor_owner`]).
     owner: AtomicUsize,
-    /// When the owner raised to `DISPATCH_LEVEL` (machine milliseconds), [`NO_WATCHDOG`] while
-    /// the processor is free or dedicated: what a thread waiting for it checks.
-    since_ms: AtomicU64,
-    /// The owner's watchdog limit in milliseconds.
-    limit_ms: AtomicU64,
     /// Threads about to park, or parked, waiting for this processor: a release wakes them only
     /// when this is not zero (see `release_processor`).
     sleepers: AtomicU32,
@@ -161,14 +158,38 @@ struct Processor {
     holder: AtomicPtr<Lease>,
 }
 
-/// Whether a plain thread runs on the processor it keeps: written only by that thread, read
-/// by a thread that takes the processor from it. One per live thread; never freed, because a
-/// taker may still read it after the thread is gone: an exited thread's lease goes back to
-/// [`LEASES`] for the next thread that attaches (a taker that reads it then at worst waits
-/// until that thread is below `DISPATCH_LEVEL`).
-#[derive(Debug, Default)]
+/// Whether, and since when, a plain thread runs at `DISPATCH_LEVEL` on the processor it holds
+/// or keeps: written only by that thread, read by a thread that takes the processor from it
+/// and by threads that wait for it (the owner's watchdog). One per live thread; never freed,
+/// because a taker may still read it after the thread is gone: an exited thread's lease goes
+/// back to [`LEASES`] for the next thread that attaches (a taker that reads it then at worst
+/// waits until that thread is below `DISPATCH_LEVEL`).
+#[derive(Debug)]
 struct Lease {
-    active: AtomicBool,
+    /// The machine millisecond at which the thread rose to `DISPATCH_LEVEL`, or
+    /// [`NO_WATCHDOG`] while it is below (the thread runs on the processor exactly while this
+    /// is not `NO_WATCHDOG`).
+    since_ms: AtomicU64,
+    /// The thread's own watchdog limit in milliseconds ([`with_watchdog`]), 0 for the
+    /// machine's.
+    limit_ms: AtomicU64,
+}
+
+impl Lease {
+    /// Whether the thread runs on the processor now.
+    #[inline]
+    fn active(&self) -> bool {
+        self.since_ms.load(Ordering::Acquire) != NO_WATCHDOG
+    }
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Self {
+            since_ms: AtomicU64::new(NO_WATCHDOG),
+            limit_ms: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Leases of exited threads, for reuse.
@@ -184,7 +205,7 @@ fn new_lease() -> &'static CachePadded<Lease> {
     reused.unwrap_or_else(|| Box::leak(Box::new(CachePadded::default())))
 }
 
-/// `Processor::since_ms` when no watchdog runs on the processor.
+/// `Lease::since_ms` while the thread is below `DISPATCH_LEVEL`.
 const NO_WATCHDOG: u64 = u64::MAX;
 
 struct Machine {
@@ -222,8 +243,6 @@ fn build(processors: u32) -> Machine {
                     next: AtomicU64::new(0),
                     serving: AtomicU64::new(0),
                     owner: AtomicUsize::new(0),
-                    since_ms: AtomicU64::new(NO_WATCHDOG),
-                    limit_ms: AtomicU64::new(0),
                     sleepers: AtomicU32::new(0),
                     holder: AtomicPtr::new(std::ptr::null_mut()),
                 })
@@ -290,11 +309,18 @@ pub fn set_watchdog(limit: Duration) {
 /// Runs `f` with a DPC watchdog limit of `limit` for the current thread only.
 pub fn with_watchdog<R>(limit: Duration, f: impl FnOnce() -> R) -> R {
     let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
-    let old = THREAD.with(|t| t.watchdog_ms.replace(ms));
+    let old = THREAD.with(|t| {
+        let old = t.watchdog_ms.replace(ms);
+        publish_limit(t);
+        old
+    });
     struct Restore(u64);
     impl Drop for Restore {
         fn drop(&mut self) {
-            THREAD.with(|t| t.watchdog_ms.set(self.0));
+            THREAD.with(|t| {
+                t.watchdog_ms.set(self.0);
+                publish_limit(t);
+            });
         }
     }
     let _restore = Restore(old);
@@ -442,6 +468,7 @@ fn attach(t: &ThreadState) {
     t.home.set(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
     t.refresh_processor();
     t.lease.set(new_lease());
+    publish_limit(t);
     DETACH.with(|_| {});
 }
 
@@ -458,10 +485,14 @@ pub fn critical_region_depth() -> u32 {
 /// The thread that owns processor `index` (at `DISPATCH_LEVEL` or above), if any.
 pub fn processor_owner(index: u32) -> Option<usize> {
     let p = machine().processors.get(index as usize)?;
-    match p.owner.load(Ordering::Relaxed) {
-        0 => None,
-        id => Some(id),
+    let owner = p.owner.load(Ordering::Relaxed);
+    let holder = p.holder.load(Ordering::Acquire);
+    // SAFETY: leases are never freed.
+    if owner == 0 || unsafe { holder.as_ref() }.is_some_and(|lease| !lease.active()) {
+        // Free, or kept by a plain thread that runs below DISPATCH_LEVEL.
+        return None;
     }
+    Some(owner)
 }
 
 /// The number of threads waiting to take processor `index` (to raise to `DISPATCH_LEVEL`
@@ -598,6 +629,16 @@ fn light_fence() {
     }
 }
 
+/// Copies the thread's watchdog limit to its lease, for the threads that wait for its
+/// processor.
+fn publish_limit(t: &ThreadState) {
+    // SAFETY: a lease from `new_lease`, never freed, or null (a thread not attached yet,
+    // which publishes when it attaches).
+    if let Some(lease) = unsafe { t.lease.get().as_ref() } {
+        lease.limit_ms.store(t.watchdog_ms.get(), Ordering::Relaxed);
+    }
+}
+
 /// The thread's lease.
 #[inline]
 fn lease_of(t: &ThreadState) -> &'static Lease {
@@ -605,6 +646,7 @@ fn lease_of(t: &ThreadState) -> &'static Lease {
         // Given back by the thread's exit, yet the thread raises again (from another
         // thread-local's destructor): a lease of its own again.
         t.lease.set(new_lease());
+        publish_limit(t);
     }
     // SAFETY: a lease from `new_lease` (just above, or when the thread attached), never freed.
     let padded: &'static CachePadded<Lease> = unsafe { &*t.lease.get() };
@@ -656,12 +698,10 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
     p.owner.store(t.identity.get(), Ordering::Relaxed);
     if raising {
         let lease = lease_of(t);
-        lease.active.store(true, Ordering::Relaxed);
+        lease.since_ms.store(now_ms(), Ordering::Relaxed);
         p.holder
             .store(std::ptr::from_ref(lease).cast_mut(), Ordering::Release);
         t.leased.set(true);
-        p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
-        p.since_ms.store(now_ms(), Ordering::Release);
     }
     t.owned.set(index);
     t.refresh_processor();
@@ -677,11 +717,21 @@ fn acquire_processor(t: &ThreadState, raising: bool) {
 /// C ABI.
 #[cold]
 fn check_owner_watchdog(p: &Processor) {
-    let since = p.since_ms.load(Ordering::Acquire);
+    let holder = p.holder.load(Ordering::Acquire);
+    // SAFETY: leases are never freed. No holder: free, or dedicated (no watchdog).
+    if let Some(lease) = unsafe { holder.as_ref() } {
+        check_lease_watchdog(lease);
+    }
+}
+
+/// [`check_owner_watchdog`] for the owner with lease `lease`.
+#[cold]
+fn check_lease_watchdog(lease: &Lease) {
+    let since = lease.since_ms.load(Ordering::Acquire);
     if since == NO_WATCHDOG {
         return;
     }
-    let limit = p
+    let limit = lease
         .limit_ms
         .load(Ordering::Relaxed)
         .max(machine().watchdog_ms.load(Ordering::Relaxed));
@@ -702,7 +752,7 @@ fn kept_idle(p: &Processor, ticket: u64) -> bool {
     }
     let holder = p.holder.load(Ordering::Acquire);
     // SAFETY: leases are never freed.
-    !holder.is_null() && !unsafe { &*holder }.active.load(Ordering::Acquire)
+    !holder.is_null() && !unsafe { &*holder }.active()
 }
 
 /// For the thread with `ticket`: if it is next in line and the ticket being served belongs to
@@ -710,11 +760,11 @@ fn kept_idle(p: &Processor, ticket: u64) -> bool {
 /// runs on the processor, and serve `ticket`. Returns whether it did.
 ///
 /// Why the kept thread cannot be running on the processor afterwards: its raise stores
-/// `active` and then loads `holder` (compiler fence only, [`light_fence`]); here `holder` is
-/// cleared (a locked instruction), then the barrier runs on every CPU, then `active` is read.
-/// Either the barrier reached the kept thread before its store, and its load (after the
-/// barrier) sees `holder` cleared and it backs off, or its store was drained by the barrier
-/// and this wait sees `active` until it lowers. The same argument, with `next`, covers a kept
+/// its lease's `since_ms` and then loads `holder` (compiler fence only, [`light_fence`]); here
+/// `holder` is cleared (a locked instruction), then the barrier runs on every CPU, then
+/// `since_ms` is read. Either the barrier reached the kept thread before its store, and its
+/// load (after the barrier) sees `holder` cleared and it backs off, or its store was drained
+/// by the barrier and this wait sees it active until it lowers. The same argument, with `next`, covers a kept
 /// thread that lowers and looks for waiters.
 fn try_take_kept(p: &Processor, ticket: u64) -> bool {
     let serving = p.serving.load(Ordering::SeqCst);
@@ -738,18 +788,17 @@ fn try_take_kept(p: &Processor, ticket: u64) -> bool {
     // SAFETY: leases are never freed.
     let lease = unsafe { &*holder };
     let mut spins = 0u32;
-    while lease.active.load(Ordering::Acquire) {
+    while lease.active() {
         spins = spins.wrapping_add(1);
         if spins.is_multiple_of(64) {
             std::thread::sleep(Duration::from_micros(50));
-            check_owner_watchdog(p);
+            check_lease_watchdog(lease);
         } else {
             std::hint::spin_loop();
         }
     }
     // The lease was ours to revoke, so the kept thread will not touch `serving`.
     p.owner.store(0, Ordering::Relaxed);
-    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
     p.serving.store(ticket, Ordering::SeqCst);
     true
 }
@@ -775,7 +824,6 @@ fn give_back(t: &ThreadState, index: u32) {
         }
     }
     p.owner.store(0, Ordering::Relaxed);
-    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
     // A waiter that is going to sleep runs the barrier after it counts itself in `sleepers`
     // (see `acquire_processor`), so this load, kept after the store in program order, either
     // sees it or the waiter sees the new `serving`.
@@ -799,7 +847,7 @@ fn release_processor(t: &ThreadState) {
         return;
     }
     t.refresh_processor();
-    lease_of(t).active.store(false, Ordering::Release);
+    lease_of(t).since_ms.store(NO_WATCHDOG, Ordering::Release);
     give_back(t, index);
 }
 
@@ -821,9 +869,8 @@ fn keep_processor(t: &ThreadState) {
     }
     t.refresh_processor();
     let p = &booted().processors[index as usize];
-    p.owner.store(0, Ordering::Relaxed);
-    p.since_ms.store(NO_WATCHDOG, Ordering::Relaxed);
-    lease_of(t).active.store(false, Ordering::Release);
+    // `owner` stays: the thread's ticket is still served.
+    lease_of(t).since_ms.store(NO_WATCHDOG, Ordering::Release);
     light_fence();
     if !t.leased.get()
         || p.next.load(Ordering::Relaxed) != p.serving.load(Ordering::Relaxed).wrapping_add(1)
@@ -858,16 +905,15 @@ fn retake_kept(t: &ThreadState) -> bool {
     }
     let p = &booted().processors[index as usize];
     let lease = lease_of(t);
-    lease.active.store(true, Ordering::Relaxed);
+    // One store says both that the thread runs on the processor and since when (for the
+    // owner's watchdog); `owner` still names the thread.
+    lease.since_ms.store(now_ms(), Ordering::Relaxed);
     light_fence();
     if p.holder.load(Ordering::Acquire) != std::ptr::from_ref(lease).cast_mut() {
         lost_kept(t, lease);
         return false;
     }
     t.kept.set(NO_PROCESSOR);
-    p.owner.store(t.identity.get(), Ordering::Relaxed);
-    p.limit_ms.store(watchdog_limit(t), Ordering::Relaxed);
-    p.since_ms.store(now_ms(), Ordering::Release);
     // `processor` is `home` already, which is `index`.
     t.owned.set(index);
     true
@@ -878,7 +924,7 @@ fn retake_kept(t: &ThreadState) -> bool {
 #[cold]
 #[inline(never)]
 fn lost_kept(t: &ThreadState, lease: &Lease) {
-    lease.active.store(false, Ordering::Release);
+    lease.since_ms.store(NO_WATCHDOG, Ordering::Release);
     t.kept.set(NO_PROCESSOR);
     t.leased.set(false);
 }

@@ -105,13 +105,15 @@ fn record(entry: Entry, kind: u8, lock_bits: u8, flags: u8, processor: u32) -> L
 /// `state` is non-null and points to three readable bytes.
 #[inline(always)]
 unsafe fn read_state(state: *const LockStateEx) -> LockStateEx {
-    // SAFETY: the caller's contract; each field is one byte of the three.
-    unsafe {
-        LockStateEx {
-            old_irql: (&raw const (*state).old_irql).read_volatile(),
-            lock_state: (&raw const (*state).lock_state).read_volatile(),
-            flags: (&raw const (*state).flags).read_volatile(),
-        }
+    let byte = |offset: usize| {
+        let field = state.cast::<u8>().wrapping_add(offset);
+        // SAFETY: the caller's contract: `offset` is that of one of the three bytes.
+        unsafe { field.read_volatile() }
+    };
+    LockStateEx {
+        old_irql: byte(core::mem::offset_of!(LockStateEx, old_irql)),
+        lock_state: byte(core::mem::offset_of!(LockStateEx, lock_state)),
+        flags: byte(core::mem::offset_of!(LockStateEx, flags)),
     }
 }
 
