@@ -65,9 +65,58 @@ fn child() {
             // A caught stop is no stop of the machine: a later one still prints.
             K::bug_check(0xE2, [6, 0, 0, 0]);
         }
+        "owner-blocks" | "owner-blocks-after-keeping" => {
+            // The machine's limit, which the waiters' check of the owner also uses.
+            sim::set_watchdog(std::time::Duration::from_millis(OWNER_LIMIT_MS));
+            let raised = Arc::new(Barrier::new(3));
+            let owner = {
+                let raised = raised.clone();
+                let keep_first = case == "owner-blocks-after-keeping";
+                std::thread::spawn(move || {
+                    sim::run_on(1, || {
+                        if keep_first {
+                            // Lowering keeps the processor (nobody waits yet); the raise
+                            // below retakes it.
+                            // SAFETY: raising from PASSIVE_LEVEL, lowering back.
+                            let old = unsafe { K::raise_irql(DISPATCH_LEVEL) };
+                            // SAFETY: as above.
+                            unsafe { K::lower_irql(old) };
+                        }
+                        // SAFETY: raising from PASSIVE_LEVEL; never lowered (the misuse).
+                        unsafe { K::raise_irql(DISPATCH_LEVEL) };
+                        raised.wait();
+                        // Blocks at DISPATCH_LEVEL: its own checks never run.
+                        loop {
+                            std::thread::park();
+                        }
+                    })
+                })
+            };
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let raised = raised.clone();
+                    std::thread::spawn(move || {
+                        sim::run_on(1, || {
+                            raised.wait();
+                            // SAFETY: raising from PASSIVE_LEVEL (waits for processor 1).
+                            unsafe { K::raise_irql(DISPATCH_LEVEL) };
+                            println!("a waiter got the processor");
+                        })
+                    })
+                })
+                .collect();
+            // The stop comes after about 2 x 50 ms; without one the case ends here.
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            drop((owner, waiters));
+            println!("no stop");
+            std::process::exit(0);
+        }
         other => panic!("unknown case {other}"),
     }
 }
+
+/// The machine's watchdog limit in the owner cases.
+const OWNER_LIMIT_MS: u64 = 50;
 
 fn line(params: [usize; 4]) -> String {
     BugCheck { code: 0xE2, params }.to_string()
@@ -122,4 +171,27 @@ fn a_caught_stop_prints_nothing() {
         String::from_utf8_lossy(&output.stderr),
         format!("{}\n", line([6, 0, 0, 0]))
     );
+}
+
+/// A plain thread that blocks at `DISPATCH_LEVEL` never reaches its own watchdog check; the
+/// threads waiting for its processor stop the machine with 0x133 once it has been raised for
+/// twice the limit, whether it took the processor from the queue or retook the one it kept.
+#[test]
+fn a_thread_blocked_at_dispatch_is_stopped_by_the_threads_waiting_for_its_processor() {
+    for case in ["owner-blocks", "owner-blocks-after-keeping"] {
+        let output = run_child(case);
+        assert_aborted(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{case}: {stderr}");
+        let prefix = format!("*** STOP: 0x{:08X} (0x{:016X}, ", 0x133, 1);
+        assert!(lines[0].starts_with(&prefix), "{case}: {stderr}");
+        let limit = format!("0x{OWNER_LIMIT_MS:016X}, 0x{:016X})", 0);
+        assert!(lines[0].contains(&limit), "{case}: {stderr}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !stdout.contains("a waiter got the processor"),
+            "{case}: {stdout}"
+        );
+    }
 }
