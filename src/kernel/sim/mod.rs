@@ -366,6 +366,9 @@ struct ThreadState {
     stopping: Cell<bool>,
     /// Process-wide barriers still to fail ([`fail_next_process_barriers`]).
     failing_barriers: Cell<u32>,
+    /// The processor `home` names (`None` before the thread attaches): what the fast paths
+    /// of a plain thread that keeps its processor use, instead of indexing the machine.
+    home_at: Cell<Option<&'static Processor>>,
 }
 
 thread_local! {
@@ -387,6 +390,7 @@ thread_local! {
             guard: Cell::new(0),
             stopping: Cell::new(false),
             failing_barriers: Cell::new(0),
+            home_at: Cell::new(None),
         }
     };
     static DETACH: Detach = const { Detach };
@@ -406,6 +410,14 @@ impl ThreadState {
     #[inline]
     fn set_irql(&self, irql: Irql) {
         self.irql.set(irql);
+    }
+
+    /// Makes `processor` the thread's home (a processor of the machine, which has booted).
+    fn set_home(&self, processor: u32) {
+        self.home.set(processor);
+        self.home_at
+            .set(booted().processors.get(processor as usize).map(|p| &**p));
+        self.refresh_processor();
     }
 
     /// Recomputes `processor` after `home` or `owned` changed.
@@ -465,8 +477,7 @@ fn attach(t: &ThreadState) {
     t.identity
         .set(m.next_identity.fetch_add(1, Ordering::Relaxed));
     let n = u32::try_from(m.processors.len()).unwrap_or(u32::MAX);
-    t.home.set(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
-    t.refresh_processor();
+    t.set_home(m.next_home.fetch_add(1, Ordering::Relaxed) % n);
     t.lease.set(new_lease());
     publish_limit(t);
     DETACH.with(|_| {});
@@ -535,17 +546,14 @@ fn check_affinity(processor: u32, dedicating: bool) {
 pub fn run_on<R>(processor: u32, f: impl FnOnce() -> R) -> R {
     check_affinity(processor, false);
     let old = with_thread(|t| {
-        let old = t.home.replace(processor);
-        t.refresh_processor();
+        let old = t.home.get();
+        t.set_home(processor);
         old
     });
     struct Restore(u32);
     impl Drop for Restore {
         fn drop(&mut self) {
-            THREAD.with(|t| {
-                t.home.set(self.0);
-                t.refresh_processor();
-            });
+            THREAD.with(|t| t.set_home(self.0));
         }
     }
     let _restore = Restore(old);
@@ -568,7 +576,8 @@ pub struct Dedication {
 pub fn dedicate(processor: u32) -> Dedication {
     check_affinity(processor, true);
     let old_home = with_thread(|t| {
-        let old = t.home.replace(processor);
+        let old = t.home.get();
+        t.set_home(processor);
         give_back_kept(t);
         acquire_processor(t, false);
         t.dedicated.set(true);
@@ -599,8 +608,7 @@ impl Drop for Dedication {
                     t.dispatch_since_ms
                         .set(t.dispatch_since_ms.get() | SLOW_LOWER);
                 }
-                t.home.set(self.old_home);
-                t.refresh_processor();
+                t.set_home(self.old_home);
             }
         });
     }
@@ -867,8 +875,14 @@ fn keep_processor(t: &ThreadState) {
     if index == NO_PROCESSOR {
         return;
     }
-    t.refresh_processor();
-    let p = &booted().processors[index as usize];
+    let p = match t.home_at.get() {
+        // The usual case: `processor` is `home` again, which it was.
+        Some(home) if index == t.home.get() => home,
+        _ => {
+            t.refresh_processor();
+            &booted().processors[index as usize]
+        }
+    };
     // `owner` stays: the thread's ticket is still served.
     lease_of(t).since_ms.store(NO_WATCHDOG, Ordering::Release);
     light_fence();
@@ -903,7 +917,9 @@ fn retake_kept(t: &ThreadState) -> bool {
         }
         return false;
     }
-    let p = &booted().processors[index as usize];
+    let Some(p) = t.home_at.get() else {
+        return false;
+    };
     let lease = lease_of(t);
     // One store says both that the thread runs on the processor and since when (for the
     // owner's watchdog); `owner` still names the thread.
@@ -948,6 +964,10 @@ fn watchdog_limit(t: &ThreadState) -> u64 {
 #[inline]
 fn check_watchdog(t: &ThreadState) {
     let elapsed = now_ms().saturating_sub(t.dispatch_since_ms.get() & !SLOW_LOWER);
+    // Within the millisecond it rose in (the common case) no limit can have passed.
+    if elapsed == 0 {
+        return;
+    }
     let limit = watchdog_limit(t);
     if elapsed > limit {
         watchdog_expired(elapsed, limit);
@@ -1002,6 +1022,7 @@ pub fn fail_next_process_barriers(n: u32) {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod host_barrier {
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU8, Ordering};
 
     use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
 
@@ -1030,13 +1051,25 @@ mod host_barrier {
         command().is_some_and(|cmd| membarrier(cmd).is_ok())
     }
 
+    /// What [`available`] found: 0 not asked yet, 1 the barrier is there, 2 it is not. One
+    /// byte, so that the fast paths that ask test one load.
+    static AVAILABLE: AtomicU8 = AtomicU8::new(0);
+
     /// Whether the host has the barrier.
     #[inline]
     pub(super) fn available() -> bool {
-        match COMMAND.get() {
-            Some(command) => command.is_some(),
-            None => command().is_some(),
+        match AVAILABLE.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => learn(),
         }
+    }
+
+    #[cold]
+    fn learn() -> bool {
+        let available = command().is_some();
+        AVAILABLE.store(if available { 1 } else { 2 }, Ordering::Relaxed);
+        available
     }
 }
 
@@ -1129,6 +1162,19 @@ fn attached_processor() -> u32 {
     with_thread(|t| t.processor.get())
 }
 
+/// A raise to `new` (DISPATCH_LEVEL or above) from below by a thread that is not dedicated,
+/// out of the dedicated threads' line: the processor it kept, else [`raise_undedicated`].
+#[inline(never)]
+fn raise_plain(t: &ThreadState, new: Irql) -> Irql {
+    if retake_kept(t) {
+        let old = t.irql();
+        t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
+        t.set_irql(new);
+        return old;
+    }
+    raise_undedicated(t, new)
+}
+
 /// A raise to `new` (DISPATCH_LEVEL or above) from below by a thread that is not dedicated:
 /// attach if needed, wait for the home processor. Returns the old IRQL.
 #[inline(never)]
@@ -1151,7 +1197,7 @@ const SLOW_LOWER: u64 = 1 << 63;
 
 /// A lower from DISPATCH_LEVEL or above to `new` below it, when the thread is not dedicated
 /// or the clock moved since it rose: check the watchdog, keep or give the processor back.
-#[inline]
+#[inline(never)]
 fn lower_below_dispatch(t: &ThreadState, new: Irql) {
     check_watchdog(t);
     t.set_irql(new);
@@ -1179,13 +1225,7 @@ unsafe impl Kernel for Sim {
             }
             if old < DISPATCH_LEVEL && new >= DISPATCH_LEVEL {
                 if !t.dedicated.get() {
-                    // The common case of a plain thread, inline: the processor it kept.
-                    if retake_kept(t) {
-                        t.dispatch_since_ms.set(now_ms() | SLOW_LOWER);
-                        t.set_irql(new);
-                        return old;
-                    }
-                    return raise_undedicated(t, new);
+                    return raise_plain(t, new);
                 }
                 t.dispatch_since_ms.set(now_ms());
             }
