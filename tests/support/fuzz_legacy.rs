@@ -478,10 +478,11 @@ pub fn check_concurrent(bytes: &[u8]) {
         .map(|t| bytes.iter().skip(1 + t).step_by(threads).copied().collect())
         .collect();
     std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
         for (t, plan) in plans.iter().enumerate() {
             let shared = &shared;
             let processor = candidates[(t + usize::from(first >> 2)) % candidates.len()];
-            s.spawn(move || {
+            handles.push(s.spawn(move || {
                 let lock = (&raw const shared.lock).cast_mut();
                 super::run_checked(processor, || {
                     sim::with_watchdog(std::time::Duration::from_secs(10), || {
@@ -525,8 +526,9 @@ pub fn check_concurrent(bytes: &[u8]) {
                         }
                     });
                 });
-            });
+            }));
         }
+        super::join_all(handles);
     });
     let writes = plans.iter().flatten().filter(|&&b| b % 4 == 0).count() as u64;
     // SAFETY: every thread has ended.

@@ -355,9 +355,10 @@ pub fn check_concurrent(bytes: &[u8]) {
         .collect();
     let processors = sim::processor_count();
     std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
         for (t, plan) in plans.iter().enumerate() {
             let pair = &pair;
-            s.spawn(move || {
+            handles.push(s.spawn(move || {
                 let lock = lock as *mut NdisRwLockEx<Sim>;
                 run_checked(t as u32 % processors, || {
                     sim::with_watchdog(std::time::Duration::from_secs(10), || {
@@ -400,8 +401,9 @@ pub fn check_concurrent(bytes: &[u8]) {
                         }
                     });
                 });
-            });
+            }));
         }
+        join_all(handles);
     });
     let writes: u64 = plans.iter().flatten().filter(|&&b| b % 4 == 0).count() as u64;
     // SAFETY: every thread has ended.
@@ -409,6 +411,25 @@ pub fn check_concurrent(bytes: &[u8]) {
     assert_eq!(p, (writes, writes), "lost or torn writes");
     // SAFETY: nobody holds the lock.
     unsafe { rwlock_ex::free::<Sim>(lock as *mut NdisRwLockEx<Sim>) };
+}
+
+/// Joins every thread of a checker's scope, and re-raises the first panic.
+///
+/// A scope alone waits only until the threads' closures have returned; a thread's
+/// thread-local destructors (which give its simulated-kernel state back, such as its lease
+/// and its list of held push locks) may still be running when the input ends, and
+/// LeakSanitizer, which libFuzzer runs after an input that allocated more than it freed,
+/// would then report that state as leaked. Joining waits until each thread has exited.
+pub fn join_all<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, T>>) {
+    let mut first_panic = None;
+    for handle in handles {
+        if let Err(panic) = handle.join() {
+            first_panic.get_or_insert(panic);
+        }
+    }
+    if let Some(panic) = first_panic {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// libFuzzer's panic hook aborts on every panic; a bug check that the harness catches is an

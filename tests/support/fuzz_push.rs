@@ -556,9 +556,10 @@ pub fn check_concurrent(bytes: &[u8]) {
         .collect();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(threads);
         for plan in &plans {
             let (pairs, locks, done_tx) = (&pairs, &locks, done_tx.clone());
-            s.spawn(move || {
+            handles.push(s.spawn(move || {
                 for &b in plan {
                     let apc = b & 0x40 != 0;
                     if apc {
@@ -602,13 +603,13 @@ pub fn check_concurrent(bytes: &[u8]) {
                     assert_eq!(sim::critical_region_depth(), 0);
                 }
                 let _ = done_tx.send(());
-            });
+            }));
         }
         drop(done_tx);
         for _ in 0..threads {
             match done_rx.recv_timeout(std::time::Duration::from_secs(30)) {
                 Ok(()) => {}
-                // A thread panicked: the scope reports it when it joins.
+                // A thread panicked: joining reports it.
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     // The scope would wait for the sleeping thread forever.
@@ -617,6 +618,7 @@ pub fn check_concurrent(bytes: &[u8]) {
                 }
             }
         }
+        super::join_all(handles);
     });
     for (i, &lock) in locks.iter().enumerate() {
         let writes = plans
