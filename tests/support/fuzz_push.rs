@@ -612,7 +612,7 @@ pub fn check_concurrent(bytes: &[u8]) {
                 // A thread panicked: joining reports it.
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    // The scope would wait for the sleeping thread forever.
+                    // Joining would wait for the sleeping thread forever.
                     eprintln!("a thread has waited for a push lock for 30 s: a lost wake-up");
                     std::process::abort();
                 }
